@@ -1,0 +1,1 @@
+"""OCPP central system (CSMS): server, protocol adapters, persistence, API."""

@@ -1,0 +1,184 @@
+"""The ``csms`` command: ``serve``, ``db upgrade``, ``station add|list``.
+
+Every subcommand reads the same settings (defaults < file < environment < flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from csms.logs import configure_logging
+from csms.settings import Settings, SettingsError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="csms", description="OCPP 1.6J / 2.0.1 central system with automated diagnostics."
+    )
+    parser.add_argument("--config", type=Path, help="settings file (TOML); "
+                        "default $CSMS_CONFIG, else config/csms.toml if present")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the central system")
+    serve.add_argument("--host", help="listen address (ocpp.host and http.host)")
+    serve.add_argument("--ocpp-port", type=int, help="OCPP websocket port (default 9000)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. "
+                       "postgresql+asyncpg://user@host/db (default: SQLite in data_dir)")
+    serve.add_argument("--data-dir", type=Path, help="folder for the SQLite file and uploads")
+    serve.add_argument("--log-format", choices=["console", "json"])
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations up to the newest")
+    upgrade.add_argument("--database-url")
+
+    station = commands.add_parser("station", help="manage charging stations")
+    station_commands = station.add_subparsers(dest="station_command", required=True)
+    add = station_commands.add_parser(
+        "add", help="register a station, optionally with a Basic auth password"
+    )
+    add.add_argument("station_id")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--password-env", metavar="VAR",
+                        help="read the password from this environment variable")
+    secret.add_argument("--generate-password", action="store_true",
+                        help="generate a password and print it once")
+    add.add_argument("--location")
+    add.add_argument("--owner")
+    add.add_argument("--site")
+    add.add_argument("--database-url")
+    listing = station_commands.add_parser("list", help="list stations")
+    listing.add_argument("--database-url")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    ocpp: dict[str, Any] = {}
+    http: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        ocpp["host"] = http["host"] = args.host
+    if getattr(args, "ocpp_port", None) is not None:
+        ocpp["port"] = args.ocpp_port
+    if getattr(args, "http_port", None) is not None:
+        http["port"] = args.http_port
+    if ocpp:
+        overrides["ocpp"] = ocpp
+    if http:
+        overrides["http"] = http
+    if getattr(args, "database_url", None):
+        overrides["database"] = {"url": args.database_url}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    logging: dict[str, Any] = {}
+    if getattr(args, "log_format", None):
+        logging["format"] = args.log_format
+    if getattr(args, "log_level", None):
+        logging["level"] = args.log_level
+    if logging:
+        overrides["logging"] = logging
+    return overrides
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``csms`` console script and ``python -m csms``."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config, **_overrides(args))
+    except (SettingsError, ValidationError) as exc:
+        print(f"csms: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.logging)
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(settings))
+    if args.station_command == "add":
+        return asyncio.run(_station_add(settings, args))
+    return asyncio.run(_station_list(settings))
+
+
+def _serve(settings: Settings) -> int:
+    from csms.app import CentralSystem
+
+    try:
+        asyncio.run(CentralSystem(settings).serve_forever())
+    except OSError as exc:
+        print(f"csms: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from csms.store import Database
+
+    database = Database(settings.database_url)
+    try:
+        await database.upgrade()
+        print(f"database at revision {await database.current_revision()}")
+    finally:
+        await database.dispose()
+    return 0
+
+
+async def _station_add(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.security.passwords import generate_password, hash_password
+    from csms.store import Database, Store
+
+    password: str | None = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if not password:
+            print(f"csms: environment variable {args.password_env} is empty or unset",
+                  file=sys.stderr)
+            return 2
+    elif args.generate_password:
+        password = generate_password()
+    database = Database(settings.database_url)
+    try:
+        await database.upgrade()
+        store = Store(database)
+        await store.ensure_station(args.station_id)
+        if password is not None:
+            await store.set_password_hash(args.station_id, hash_password(password))
+        await store.set_station_details(
+            args.station_id, location=args.location, owner=args.owner, site=args.site
+        )
+    finally:
+        await database.dispose()
+    print(f"station {args.station_id} registered"
+          + (" with Basic auth (security profile 1/2)" if password else ""))
+    if args.generate_password:
+        print(f"password: {password}")
+    return 0
+
+
+async def _station_list(settings: Settings) -> int:
+    from csms.store import Database, Store
+
+    database = Database(settings.database_url)
+    try:
+        await database.upgrade()
+        stations = await Store(database).list_stations()
+    finally:
+        await database.dispose()
+    for station in stations:
+        state = "online " if station.connected else "offline"
+        print(f"{station.id:<30} {state} {station.protocol or '-':<6} "
+              f"{station.vendor or '-'} {station.model or '-'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

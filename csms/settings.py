@@ -1,0 +1,195 @@
+"""Typed settings: defaults < settings file (TOML) < environment (``CSMS_...``) < command line.
+
+Nested groups map to TOML tables and to environment variables with a double underscore:
+``[ocpp] port = 9000`` in the file is ``CSMS_OCPP__PORT=9000`` in the environment.
+Secrets (fields typed :class:`pydantic.SecretStr`) are read from the environment only; a
+settings file that contains one is refused with an error naming the variable to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG_FILE = Path("config/csms.toml")
+ENV_PREFIX = "CSMS_"
+
+
+class SettingsError(ValueError):
+    """The settings file or environment is invalid."""
+
+
+class OcppSettings(BaseModel):
+    """The websocket endpoint chargers connect to (OCPP-J 1.6 §3, 2.0.1 Part 4)."""
+
+    model_config = {"extra": "forbid"}
+
+    host: str = "0.0.0.0"
+    port: int = Field(9000, ge=0, le=65535)
+    path_prefix: str = "/ocpp"
+    unknown_stations: Literal["accept", "reject"] = "accept"
+    """``accept`` registers an unknown charger on first connect; ``reject`` answers HTTP 404."""
+    heartbeat_interval: int = Field(300, ge=1)
+    """Seconds, sent in the BootNotification response."""
+    call_timeout: float = Field(30.0, gt=0)
+    """Seconds to wait for a CALLRESULT before a command ends as ``timeout``."""
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    open_timeout: float = 10.0
+    max_message_size: int = Field(1 << 20, ge=1024)
+    """Largest frame accepted, in bytes; larger frames close the connection (1009)."""
+    backlog: int = Field(4096, ge=1)
+    """Listen backlog, sized for reconnect storms after an outage."""
+    compression: bool = False
+    """permessage-deflate; off by default (CPU per connection, few chargers use it)."""
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _normalise_prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+
+class HttpSettings(BaseModel):
+    """The HTTP side (API, dashboard, uploads), used by later work."""
+
+    model_config = {"extra": "forbid"}
+
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class DatabaseSettings(BaseModel):
+    """Where everything is stored. Empty ``url`` means SQLite in ``data_dir``."""
+
+    model_config = {"extra": "forbid"}
+
+    url: str | None = None
+    password: SecretStr | None = None
+    """Secret: environment only (``CSMS_DATABASE__PASSWORD``); put into the URL at connect."""
+    auto_migrate: bool = True
+    """Apply migrations on start; off means run ``csms db upgrade`` yourself."""
+
+
+class LoggingSettings(BaseModel):
+    """Structured logs (structlog)."""
+
+    model_config = {"extra": "forbid"}
+
+    format: Literal["console", "json"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    frames: bool = False
+    """Log every OCPP frame at debug level (noisy; for troubleshooting a charger)."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the CSMS in one typed object."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    data_dir: Path = Path("data")
+    node_id: str = Field(default_factory=socket.gethostname)
+    ocpp: OcppSettings = OcppSettings()
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, SQLite in ``data_dir`` by default, with the secret password."""
+        from sqlalchemy.engine import make_url
+
+        raw = self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'csms.db'}"
+        url = make_url(raw)
+        if self.database.password is not None:
+            url = url.set(password=self.database.password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("csms_config_file", default=None)
+
+
+class _FileSource(InitSettingsSource):
+    """Reads the TOML settings file chosen by :func:`load_settings`, refusing secrets."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        path = _CONFIG_FILE.get()
+        data = _read_file(path) if path is not None else {}
+        super().__init__(settings_cls, data)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"settings file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+    for dotted in _secret_fields():
+        group, _, name = dotted.partition(".")
+        section = data.get(group)
+        if isinstance(section, dict) and name in section:
+            env = f"{ENV_PREFIX}{group.upper()}__{name.upper()}"
+            raise SettingsError(
+                f"{path}: '{dotted}' is a secret; set it in the environment as {env}"
+            )
+    return data
+
+
+def _secret_fields() -> list[str]:
+    found = []
+    for group, info in Settings.model_fields.items():
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            for name, field in model.model_fields.items():
+                if "SecretStr" in str(field.annotation):
+                    found.append(f"{group}.{name}")
+    return found
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the file, the environment and explicit overrides.
+
+    ``config`` defaults to ``$CSMS_CONFIG``, else ``config/csms.toml`` when it exists.
+    ``overrides`` use the nested shape (``ocpp={"port": 9100}``) and win over everything.
+    """
+    if config is None:
+        env_path = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if env_path:
+            config = Path(env_path)
+        elif DEFAULT_CONFIG_FILE.is_file():
+            config = DEFAULT_CONFIG_FILE
+    token = _CONFIG_FILE.set(config)
+    try:
+        return Settings(**overrides)
+    finally:
+        _CONFIG_FILE.reset(token)

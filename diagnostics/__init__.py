@@ -1,0 +1,1 @@
+"""Fault detection and remediation engine: pure, events in, commands out."""

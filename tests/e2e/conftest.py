@@ -1,0 +1,52 @@
+"""End-to-end fixtures: the real central system on port 0, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from csms.app import CentralSystem
+from csms.settings import DatabaseSettings, LoggingSettings, OcppSettings, Settings
+from csms.store import Database
+
+MakeCentral = Callable[..., Awaitable[CentralSystem]]
+
+
+@pytest.fixture
+async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[MakeCentral]:
+    """Start central systems on loopback port 0 over the test database (both backends).
+
+    Keyword arguments override ``ocpp`` settings (short call timeout by default);
+    ``logging`` replaces the logging settings.
+    """
+    started: list[CentralSystem] = []
+
+    async def factory(*, logging: LoggingSettings | None = None, **ocpp: Any) -> CentralSystem:
+        options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "call_timeout": 2.0}
+        options.update(ocpp)
+        settings = Settings(
+            data_dir=tmp_path,
+            node_id="test-node",
+            logging=logging or LoggingSettings(),
+            ocpp=OcppSettings(**options),
+            database=DatabaseSettings(
+                url=database.url.render_as_string(hide_password=False), auto_migrate=False
+            ),
+        )
+        central = CentralSystem(settings)
+        await central.start()
+        started.append(central)
+        return central
+
+    yield factory
+    for central in reversed(started):
+        await central.stop()
+
+
+@pytest.fixture
+async def central(make_central: MakeCentral) -> CentralSystem:
+    """One running central system with default settings."""
+    return await make_central()
