@@ -47,7 +47,9 @@ def parse_time(raw: Any) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def meter_samples(meter_values: Iterable[Mapping[str, Any]], fallback: datetime) -> list[MeterSample]:
+def meter_samples(
+    meter_values: Iterable[Mapping[str, Any]], fallback: datetime
+) -> list[MeterSample]:
     """Flatten OCPP MeterValue lists (snake_case keys) of either version into samples.
 
     1.6 sends values as strings with ``unit``; 2.0.1 as numbers with ``unit_of_measure``.

@@ -77,6 +77,6 @@ class SessionRegistry:
             return CommandOutcome(
                 OutcomeStatus.OFFLINE, type(command).__name__, detail="station not connected"
             )
-        execute = getattr(station, "execute")  # provided by every version adapter
+        execute = station.execute  # provided by every version adapter
         outcome: CommandOutcome = await execute(command)
         return outcome

@@ -14,7 +14,6 @@ from ocpp.v16 import ChargePoint as LibraryChargePoint
 from ocpp.v16 import call, call_result
 
 from csms.protocol.common import (
-    energy_wh,
     iso,
     meter_samples,
     parse_time,
@@ -53,7 +52,6 @@ from diagnostics.events import (
     StationBooted,
     StationReported,
     TransactionEnded,
-    TransactionStarted,
 )
 
 _TRIGGERS = {
