@@ -235,7 +235,8 @@ class StationConnection(ChargePoint):
             try:
                 await self._send(dumps([MessageType.Call, call.unique_id, action, call.payload]))
                 try:
-                    answer = await asyncio.wait_for(future, self._response_timeout)
+                    async with asyncio.timeout(self._response_timeout):
+                        answer = await future
                 except TimeoutError as exc:
                     raise CallTimeout(
                         f"no answer to {action} within {self._response_timeout} s"

@@ -42,7 +42,8 @@ async def test_serve_with_twenty_simulated_stations(
             assert station.boot_count >= 1 and station.last_boot_at is not None
             assert station.vendor and station.model
             assert not station.connected  # the server stopped cleanly
-            connectors = {(c.evse_id, c.connector_id): c for c in await store.connectors(station.id)}
+            rows = await store.connectors(station.id)
+            connectors = {(c.evse_id, c.connector_id): c for c in rows}
             wanted = {(1, 1), (2, 1)} if version == "2.0.1" else {(0, 0), (0, 1), (0, 2)}
             assert wanted <= set(connectors), (station.id, sorted(connectors))
             for key in wanted:

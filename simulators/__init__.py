@@ -1,0 +1,35 @@
+"""Simulated OCPP 1.6J and 2.0.1 charging stations for testing the CSMS the way real chargers
+do (see :mod:`simulators.base`). Imports nothing from ``csms`` or ``diagnostics``."""
+
+from simulators.base import (
+    BootTimeout,
+    CallErrorResponse,
+    Frame,
+    NotConnectedError,
+    ReceivedCommand,
+    SentMessage,
+    Session,
+    SessionRejected,
+    StationBase,
+    StationError,
+)
+from simulators.behaviour import Behaviour, Mode
+from simulators.station16 import Station16
+from simulators.station201 import Station201
+
+__all__ = [
+    "Behaviour",
+    "BootTimeout",
+    "CallErrorResponse",
+    "Frame",
+    "Mode",
+    "NotConnectedError",
+    "ReceivedCommand",
+    "SentMessage",
+    "Session",
+    "SessionRejected",
+    "Station16",
+    "Station201",
+    "StationBase",
+    "StationError",
+]

@@ -1,0 +1,7 @@
+"""``python -m simulators``: same as the ``csms-sim`` console script."""
+
+import sys
+
+from simulators.cli import main
+
+sys.exit(main())
