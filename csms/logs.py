@@ -54,7 +54,7 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
     # websockets logs handshake failures of port scanners at INFO/ERROR: keep warnings.
     logging.getLogger("websockets").setLevel(max(level, logging.WARNING))
     # Database drivers log every statement at DEBUG, from threads without our context.
-    for noisy in ("aiosqlite", "asyncio", "sqlalchemy.engine"):
+    for noisy in ("aiosqlite", "asyncio", "sqlalchemy.engine", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -1,0 +1,227 @@
+"""The tables of the CSMS, as SQLAlchemy 2 typed models.
+
+Times are :class:`~csms.store.types.UTCDateTime` (aware UTC on both databases). Values a
+station sent are :class:`~csms.store.types.StationText`: unbounded, because a non-conformant
+charger must not make its message unrecordable. Append-only tables (history, readings, events,
+connection log) have 64-bit keys on PostgreSQL (SQLite's rowid is 64-bit already).
+
+There are no ORM relationships on purpose: the store returns detached instances, and a lazy
+load on a detached instance would fail; every read is one explicit query instead.
+
+Changing a model means writing a migration in ``migrations/versions`` (the test suite checks
+that the migrations and these models agree).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from csms.store.types import StationText, UTCDateTime
+
+STATION_ID_MAX_LENGTH = 64
+"""Longest charge point identity stored (OCPP allows 48; some vendors use more)."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigIntegerKey = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit surrogate key that is still SQLite's autoincrementing rowid alias."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names that migrations can refer to."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def _station_fk() -> ForeignKey:
+    return ForeignKey("stations.id", ondelete="CASCADE")
+
+
+class Station(Base):
+    """A charging station, known by its charge point identity (the websocket URL path)."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    vendor: Mapped[str | None] = mapped_column(StationText())
+    model: Mapped[str | None] = mapped_column(StationText())
+    serial_number: Mapped[str | None] = mapped_column(StationText())
+    firmware_version: Mapped[str | None] = mapped_column(StationText())
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    """``"1.6"`` or ``"2.0.1"``, from the last connection."""
+    location: Mapped[str | None] = mapped_column(StationText())
+    owner: Mapped[str | None] = mapped_column(StationText())
+    site: Mapped[str | None] = mapped_column(StationText())
+    last_boot_at: Mapped[datetime | None]
+    last_boot_reason: Mapped[str | None] = mapped_column(StationText())
+    boot_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_seen_at: Mapped[datetime | None]
+    """CSMS time of the latest event from the station (never moves backwards)."""
+    connected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    connected_node: Mapped[str | None] = mapped_column(String(255))
+    """The CSMS node holding the websocket, when connected."""
+    registered_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    """Last change of registration, boot, credential, detail or connection data; heartbeats
+    and other traffic only move ``last_seen_at``."""
+
+
+class Connector(Base):
+    """Latest status of one connector.
+
+    ``evse_id`` is 0 for OCPP 1.6, whose connectors are numbered across the station
+    (connector 0 being the station itself); OCPP 2.0.1 rows carry the EVSE number.
+    """
+
+    __tablename__ = "connectors"
+    __table_args__ = (UniqueConstraint("station_id", "evse_id", "connector_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[str] = mapped_column(_station_fk())
+    evse_id: Mapped[int] = mapped_column(Integer)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    """A :class:`~diagnostics.events.ConnectorStatus` value."""
+    raw_status: Mapped[str] = mapped_column(StationText())
+    error_code: Mapped[str | None] = mapped_column(StationText())
+    vendor_id: Mapped[str | None] = mapped_column(StationText())
+    vendor_error_code: Mapped[str | None] = mapped_column(StationText())
+    info: Mapped[str | None] = mapped_column(StationText())
+    updated_at: Mapped[datetime]
+
+
+class StatusHistory(Base):
+    """Every status notification, append-only (same ``evse_id`` convention as connectors)."""
+
+    __tablename__ = "status_history"
+    __table_args__ = (Index(None, "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    station_id: Mapped[str] = mapped_column(_station_fk())
+    evse_id: Mapped[int] = mapped_column(Integer)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    raw_status: Mapped[str] = mapped_column(StationText())
+    error_code: Mapped[str | None] = mapped_column(StationText())
+    vendor_error_code: Mapped[str | None] = mapped_column(StationText())
+    info: Mapped[str | None] = mapped_column(StationText())
+    station_time: Mapped[datetime | None]
+    at: Mapped[datetime]
+
+
+class Transaction(Base):
+    """A charging session.
+
+    ``transaction_id`` is the id as the station uses it (for 1.6 the decimal string of ``id``,
+    which the CSMS assigned). A row whose ``started_at`` is NULL was created by an update or
+    end for a transaction whose start was never received.
+    """
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("station_id", "transaction_id"),
+        # Ids are handed to 1.6 stations: never reuse one, even after deletes.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[str] = mapped_column(_station_fk())
+    transaction_id: Mapped[str] = mapped_column(String(64))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    id_token: Mapped[str | None] = mapped_column(StationText())
+    meter_start_wh: Mapped[float | None] = mapped_column(Float)
+    meter_stop_wh: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    stop_reason: Mapped[str | None] = mapped_column(StationText())
+    charging_state: Mapped[str | None] = mapped_column(StationText())
+    energy_wh: Mapped[float | None] = mapped_column(Float)
+    """``meter_stop_wh - meter_start_wh`` once both are known."""
+
+
+class MeterReading(Base):
+    """One sampled value; ``transaction_pk`` links it to :class:`Transaction` when known."""
+
+    __tablename__ = "meter_readings"
+    __table_args__ = (Index(None, "station_id", "timestamp"), Index(None, "transaction_pk"))
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    station_id: Mapped[str] = mapped_column(_station_fk())
+    transaction_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("transactions.id", ondelete="SET NULL")
+    )
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    timestamp: Mapped[datetime]
+    measurand: Mapped[str] = mapped_column(StationText())
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(StationText())
+    phase: Mapped[str | None] = mapped_column(StationText())
+    context: Mapped[str | None] = mapped_column(StationText())
+    location: Mapped[str | None] = mapped_column(StationText())
+
+
+class StationEventRecord(Base):
+    """A notable event (fault, security event, log/firmware progress, report...).
+
+    ``detail`` holds every field of the domain event (plus ``"event"``, its class name).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    station_id: Mapped[str] = mapped_column(_station_fk())
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str | None] = mapped_column(StationText())
+    variable: Mapped[str | None] = mapped_column(StationText())
+    code: Mapped[str | None] = mapped_column(StationText())
+    vendor_code: Mapped[str | None] = mapped_column(StationText())
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    connector_id: Mapped[int | None] = mapped_column(Integer)
+    cleared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    detail: Mapped[dict[str, Any]]
+
+
+class ConnectionLogEntry(Base):
+    """Connects, disconnects and refusals; no foreign key, refused unknown chargers are kept."""
+
+    __tablename__ = "connection_log"
+    __table_args__ = (Index(None, "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    """``"connected"``, ``"disconnected"`` or ``"refused"``."""
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    remote_address: Mapped[str | None] = mapped_column(StationText())
+    detail: Mapped[str | None] = mapped_column(StationText())
+    """Why it disconnected or was refused."""

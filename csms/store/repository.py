@@ -1,0 +1,744 @@
+"""The store: records domain events and answers the reads of the API, engine and tests.
+
+Every method is one short transaction of a few statements, whatever the amount of data (meter
+samples are inserted in one batch). Writes are upserts (``INSERT ... ON CONFLICT``), so
+concurrent events of one station do not race, and recording the same event twice is harmless
+where it matters (transactions, connector status). Stations are created on first sight: an
+unknown charger that was let in is registered by its first event.
+
+Reads return detached ORM instances (sessions use ``expire_on_commit=False`` and the models
+have no relationships to lazy-load); treat them as read-only snapshots. Lists are newest first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any, assert_never
+from uuid import uuid4
+
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms.store.database import Database
+from csms.store.models import (
+    STATION_ID_MAX_LENGTH,
+    ConnectionLogEntry,
+    Connector,
+    MeterReading,
+    Station,
+    StationEventRecord,
+    StatusHistory,
+    Transaction,
+)
+from csms.store.types import as_utc
+from diagnostics.events import (
+    ConnectorStatusChanged,
+    DomainEvent,
+    FaultReported,
+    FirmwareProgress,
+    HeartbeatReceived,
+    LogUploadProgress,
+    MeterValuesReceived,
+    SecurityEventReceived,
+    StationBooted,
+    StationConnected,
+    StationDisconnected,
+    StationEventNotified,
+    StationReported,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
+
+_Upsert = postgresql.Insert | sqlite.Insert
+
+SERVER_RESTART_REASON = "server restarted"
+"""Connection log detail of the disconnects written by :meth:`Store.mark_all_disconnected`."""
+
+
+class Store:
+    """Repository over a :class:`~csms.store.database.Database`.
+
+    ``node`` names this CSMS node: connected stations are marked with it, and a disconnect
+    recorded here does not undo a newer connection held by another node.
+    """
+
+    def __init__(self, db: Database, *, node: str | None = None) -> None:
+        self.db = db
+        self.node = node
+
+    # ------------------------------------------------------------------ events
+
+    async def record(self, event: DomainEvent) -> None:
+        """Persist one event in one transaction (and move the station's ``last_seen_at``)."""
+        async with self.db.write_session() as session:
+            await self._record(session, event)
+
+    async def _record(self, session: AsyncSession, event: DomainEvent) -> None:
+        at = as_utc(event.at)
+        match event:
+            case StationConnected():
+                await self._connected(session, event, at)
+            case StationDisconnected():
+                await self._disconnected(session, event, at)
+            case StationBooted():
+                await self._booted(session, event, at)
+            case HeartbeatReceived():
+                await self._touch(session, event.station_id, at)
+            case ConnectorStatusChanged():
+                await self._status(session, event, at)
+            case FaultReported():
+                await self._touch(session, event.station_id, at)
+                await self._event_row(
+                    session,
+                    event,
+                    at,
+                    kind="FaultCleared" if event.cleared else "Fault",
+                    component=event.component,
+                    variable=event.variable,
+                    code=event.code,
+                    vendor_code=event.vendor_code,
+                    evse_id=event.evse_id,
+                    connector_id=event.connector_id,
+                    cleared=event.cleared,
+                )
+            case MeterValuesReceived():
+                await self._meter_values(session, event, at)
+            case TransactionStarted():
+                await self._transaction_started(session, event, at)
+            case TransactionUpdated():
+                await self._transaction_updated(session, event, at)
+            case TransactionEnded():
+                await self._transaction_ended(session, event, at)
+            case LogUploadProgress():
+                await self._touch(session, event.station_id, at)
+                await self._event_row(session, event, at, kind="LogStatus", code=event.status)
+            case FirmwareProgress():
+                await self._touch(session, event.station_id, at)
+                await self._event_row(session, event, at, kind="FirmwareStatus", code=event.status)
+            case SecurityEventReceived():
+                await self._touch(session, event.station_id, at)
+                await self._event_row(session, event, at, kind="SecurityEvent", code=event.kind)
+            case StationEventNotified():
+                await self._touch(session, event.station_id, at)
+                await self._event_row(
+                    session,
+                    event,
+                    at,
+                    kind="NotifyEvent",
+                    component=event.component,
+                    variable=event.variable,
+                    code=event.actual_value,
+                    vendor_code=event.tech_code,
+                    evse_id=event.evse_id,
+                    connector_id=event.connector_id,
+                    cleared=event.cleared,
+                )
+            case StationReported():
+                await self._touch(session, event.station_id, at)
+                vendor_id = event.payload.get("vendorId")
+                await self._event_row(
+                    session,
+                    event,
+                    at,
+                    kind=event.kind,
+                    code=vendor_id if isinstance(vendor_id, str) else None,
+                )
+            case _:
+                assert_never(event)
+
+    async def begin_local_transaction(
+        self,
+        *,
+        station_id: str,
+        at: datetime,
+        connector_id: int | None,
+        evse_id: int | None,
+        id_token: str | None,
+        meter_start_wh: float | None,
+        started_at: datetime,
+    ) -> int:
+        """Open a transaction whose id the CSMS assigns (OCPP 1.6 StartTransaction).
+
+        The id is the row's key, unique across the database and never reused; it is stored as
+        its decimal string in ``transaction_id``, which later events of the station refer to.
+        """
+        at = as_utc(at)
+        async with self.db.write_session() as session:
+            await self._touch(session, station_id, at)
+            while True:
+                pk = (
+                    await session.execute(
+                        insert(Transaction)
+                        .values(
+                            station_id=station_id,
+                            transaction_id=f"pending-{uuid4().hex}",
+                            evse_id=evse_id,
+                            connector_id=connector_id,
+                            id_token=id_token,
+                            meter_start_wh=meter_start_wh,
+                            started_at=as_utc(started_at),
+                        )
+                        .returning(Transaction.id)
+                    )
+                ).scalar_one()
+                # A row the station created itself (a stop for an unknown transaction, say)
+                # may already use this number: skip it rather than collide.
+                taken = await session.scalar(
+                    select(Transaction.id).where(
+                        Transaction.station_id == station_id,
+                        Transaction.transaction_id == str(pk),
+                    )
+                )
+                if taken is None:
+                    break
+                await session.execute(delete(Transaction).where(Transaction.id == pk))
+            await session.execute(
+                update(Transaction).where(Transaction.id == pk).values(transaction_id=str(pk))
+            )
+            return pk
+
+    async def record_refused(
+        self,
+        station_id: str,
+        at: datetime,
+        reason: str,
+        remote_address: str | None = None,
+        *,
+        protocol: str | None = None,
+    ) -> None:
+        """Log a refused connection (unknown charger, bad credentials...); no station is made.
+
+        Identities longer than the column are cut, so that even an absurd one is logged.
+        """
+        async with self.db.write_session() as session:
+            await session.execute(
+                insert(ConnectionLogEntry).values(
+                    station_id=station_id[:STATION_ID_MAX_LENGTH],
+                    at=as_utc(at),
+                    kind="refused",
+                    protocol=protocol,
+                    remote_address=remote_address,
+                    detail=reason,
+                )
+            )
+
+    async def mark_all_disconnected(self, node: str | None = None) -> int:
+        """Mark stations disconnected (on server start); return how many were connected.
+
+        With ``node``, only the stations held by that node (or by no node in particular).
+        Each gets a ``disconnected`` connection log entry.
+        """
+        now = _now()
+        async with self.db.write_session() as session:
+            stmt = update(Station).where(Station.connected.is_(True))
+            if node is not None:
+                stmt = stmt.where(
+                    or_(Station.connected_node == node, Station.connected_node.is_(None))
+                )
+            ids = (
+                (
+                    await session.execute(
+                        stmt.values(connected=False, connected_node=None, updated_at=now)
+                        .returning(Station.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if ids:
+                await session.execute(
+                    insert(ConnectionLogEntry),
+                    [
+                        {
+                            "station_id": station_id,
+                            "at": now,
+                            "kind": "disconnected",
+                            "detail": SERVER_RESTART_REASON,
+                        }
+                        for station_id in ids
+                    ],
+                )
+            return len(ids)
+
+    # ------------------------------------------------------------ credentials
+
+    async def get_station(self, station_id: str) -> Station | None:
+        """The station, or ``None`` when it was never seen nor registered."""
+        async with self.db.read_session() as session:
+            return await session.get(Station, station_id)
+
+    async def ensure_station(self, station_id: str) -> Station:
+        """The station, created (registered now) when missing."""
+        async with self.db.write_session() as session:
+            now = _now()
+            stmt = self._insert(Station).values(
+                id=station_id, registered_at=now, updated_at=now, boot_count=0, connected=False
+            )
+            await session.execute(stmt.on_conflict_do_nothing(index_elements=[Station.id]))
+            return await self._load_station(session, station_id)
+
+    async def set_password_hash(self, station_id: str, password_hash: str | None) -> None:
+        """Set (``None``: remove) the station's password hash, creating the station if needed."""
+        await self._upsert_station_fields(station_id, {"password_hash": password_hash})
+
+    async def set_station_details(
+        self,
+        station_id: str,
+        *,
+        location: str | None = None,
+        owner: str | None = None,
+        site: str | None = None,
+    ) -> Station:
+        """Change descriptive fields, creating the station if needed; return it.
+
+        ``None`` leaves a field unchanged; an empty string clears it.
+        """
+        given = {"location": location, "owner": owner, "site": site}
+        values = {name: value or None for name, value in given.items() if value is not None}
+        return await self._upsert_station_fields(station_id, values)
+
+    # ------------------------------------------------------------------ reads
+
+    async def list_stations(self) -> list[Station]:
+        """Every station, by id."""
+        async with self.db.read_session() as session:
+            return list((await session.scalars(select(Station).order_by(Station.id))).all())
+
+    async def connectors(self, station_id: str) -> list[Connector]:
+        """The station's connectors by EVSE and connector number."""
+        query = (
+            select(Connector)
+            .where(Connector.station_id == station_id)
+            .order_by(Connector.evse_id, Connector.connector_id)
+        )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def status_history(self, station_id: str, *, limit: int = 100) -> list[StatusHistory]:
+        """The latest ``limit`` status notifications, newest first."""
+        query = (
+            select(StatusHistory)
+            .where(StatusHistory.station_id == station_id)
+            .order_by(StatusHistory.at.desc(), StatusHistory.id.desc())
+            .limit(limit)
+        )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def transactions(self, station_id: str, *, limit: int = 100) -> list[Transaction]:
+        """The latest ``limit`` transactions, newest first."""
+        query = (
+            select(Transaction)
+            .where(Transaction.station_id == station_id)
+            .order_by(Transaction.id.desc())
+            .limit(limit)
+        )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def get_transaction(self, station_id: str, transaction_id: str) -> Transaction | None:
+        """A transaction by the id the station uses."""
+        query = select(Transaction).where(
+            Transaction.station_id == station_id, Transaction.transaction_id == transaction_id
+        )
+        async with self.db.read_session() as session:
+            return (await session.scalars(query)).one_or_none()
+
+    async def meter_readings(
+        self, station_id: str, transaction_pk: int | None = None, *, limit: int = 1000
+    ) -> list[MeterReading]:
+        """The latest ``limit`` readings (of one transaction, by its ``Transaction.id``)."""
+        query = select(MeterReading).where(MeterReading.station_id == station_id)
+        if transaction_pk is not None:
+            query = query.where(MeterReading.transaction_pk == transaction_pk)
+        query = query.order_by(MeterReading.timestamp.desc(), MeterReading.id.desc()).limit(limit)
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def events(
+        self, station_id: str, kind: str | None = None, *, limit: int = 100
+    ) -> list[StationEventRecord]:
+        """The latest ``limit`` events (of one ``kind``), newest first."""
+        query = select(StationEventRecord).where(StationEventRecord.station_id == station_id)
+        if kind is not None:
+            query = query.where(StationEventRecord.kind == kind)
+        query = query.order_by(StationEventRecord.at.desc(), StationEventRecord.id.desc())
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query.limit(limit))).all())
+
+    async def connection_log(
+        self, station_id: str, *, limit: int = 100
+    ) -> list[ConnectionLogEntry]:
+        """The latest ``limit`` connects, disconnects and refusals, newest first."""
+        query = (
+            select(ConnectionLogEntry)
+            .where(ConnectionLogEntry.station_id == station_id)
+            .order_by(ConnectionLogEntry.at.desc(), ConnectionLogEntry.id.desc())
+            .limit(limit)
+        )
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    # ---------------------------------------------------------------- helpers
+
+    def _insert(self, model: type[Any]) -> _Upsert:
+        """``INSERT`` with ``ON CONFLICT`` support for this database."""
+        if self.db.dialect_name == "postgresql":
+            return postgresql.insert(model)
+        return sqlite.insert(model)
+
+    async def _load_station(self, session: AsyncSession, station_id: str) -> Station:
+        query = (
+            select(Station)
+            .where(Station.id == station_id)
+            .execution_options(populate_existing=True)
+        )
+        return (await session.scalars(query)).one()
+
+    async def _upsert_station_fields(self, station_id: str, values: dict[str, Any]) -> Station:
+        now = _now()
+        async with self.db.write_session() as session:
+            stmt = self._insert(Station).values(
+                id=station_id,
+                registered_at=now,
+                updated_at=now,
+                boot_count=0,
+                connected=False,
+                **values,
+            )
+            update_set: dict[str, Any] = {name: stmt.excluded[name] for name in values}
+            update_set["updated_at"] = stmt.excluded.updated_at
+            await session.execute(
+                stmt.on_conflict_do_update(index_elements=[Station.id], set_=update_set)
+            )
+            return await self._load_station(session, station_id)
+
+    async def _touch(self, session: AsyncSession, station_id: str, at: datetime) -> None:
+        """Create the station if needed and move ``last_seen_at`` forward to ``at``."""
+        stmt = self._insert(Station).values(
+            id=station_id,
+            registered_at=at,
+            updated_at=at,
+            last_seen_at=at,
+            boot_count=0,
+            connected=False,
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Station.id],
+                set_={"last_seen_at": _later(Station.last_seen_at, stmt.excluded.last_seen_at)},
+            )
+        )
+
+    async def _connected(
+        self, session: AsyncSession, event: StationConnected, at: datetime
+    ) -> None:
+        stmt = self._insert(Station).values(
+            id=event.station_id,
+            registered_at=at,
+            updated_at=at,
+            last_seen_at=at,
+            boot_count=0,
+            connected=True,
+            connected_node=self.node,
+            protocol=event.protocol,
+        )
+        excluded = stmt.excluded
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Station.id],
+                set_={
+                    "connected": True,
+                    "connected_node": excluded.connected_node,
+                    "protocol": excluded.protocol,
+                    "updated_at": excluded.updated_at,
+                    "last_seen_at": _later(Station.last_seen_at, excluded.last_seen_at),
+                },
+            )
+        )
+        await session.execute(
+            insert(ConnectionLogEntry).values(
+                station_id=event.station_id,
+                at=at,
+                kind="connected",
+                protocol=event.protocol,
+                remote_address=event.remote_address,
+            )
+        )
+
+    async def _disconnected(
+        self, session: AsyncSession, event: StationDisconnected, at: datetime
+    ) -> None:
+        await self._touch(session, event.station_id, at)
+        stmt = update(Station).where(Station.id == event.station_id)
+        if self.node is not None:
+            # Another node may hold a newer connection of this station: leave it alone.
+            stmt = stmt.where(
+                or_(Station.connected_node.is_(None), Station.connected_node == self.node)
+            )
+        await session.execute(
+            stmt.values(connected=False, connected_node=None, updated_at=at).execution_options(
+                synchronize_session=False
+            )
+        )
+        await session.execute(
+            insert(ConnectionLogEntry).values(
+                station_id=event.station_id, at=at, kind="disconnected", detail=event.reason
+            )
+        )
+
+    async def _booted(self, session: AsyncSession, event: StationBooted, at: datetime) -> None:
+        fields = {
+            "vendor": event.vendor,
+            "model": event.model,
+            "serial_number": event.serial_number,
+            "firmware_version": event.firmware_version,
+            "last_boot_reason": event.reason,
+        }
+        stmt = self._insert(Station).values(
+            id=event.station_id,
+            registered_at=at,
+            updated_at=at,
+            last_seen_at=at,
+            last_boot_at=at,
+            boot_count=1,
+            connected=False,
+            **fields,
+        )
+        excluded = stmt.excluded
+        update_set: dict[str, Any] = {name: excluded[name] for name in fields}
+        update_set |= {
+            "last_boot_at": excluded.last_boot_at,
+            "boot_count": Station.boot_count + 1,
+            "updated_at": excluded.updated_at,
+            "last_seen_at": _later(Station.last_seen_at, excluded.last_seen_at),
+        }
+        await session.execute(
+            stmt.on_conflict_do_update(index_elements=[Station.id], set_=update_set)
+        )
+
+    async def _status(
+        self, session: AsyncSession, event: ConnectorStatusChanged, at: datetime
+    ) -> None:
+        await self._touch(session, event.station_id, at)
+        evse_id = event.evse_id if event.evse_id is not None else 0
+        values = {
+            "station_id": event.station_id,
+            "evse_id": evse_id,
+            "connector_id": event.connector_id,
+            "status": event.status.value,
+            "raw_status": event.raw_status,
+            "error_code": event.error_code,
+            "vendor_error_code": event.vendor_error_code,
+            "info": event.info,
+        }
+        stmt = self._insert(Connector).values(**values, vendor_id=event.vendor_id, updated_at=at)
+        excluded = stmt.excluded
+        changed = ("status", "raw_status", "error_code", "vendor_id", "vendor_error_code", "info")
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Connector.station_id, Connector.evse_id, Connector.connector_id],
+                set_={name: excluded[name] for name in (*changed, "updated_at")},
+                # A notification that arrives late must not undo a newer one.
+                where=Connector.updated_at <= excluded.updated_at,
+            )
+        )
+        station_time = as_utc(event.station_time) if event.station_time else None
+        await session.execute(
+            insert(StatusHistory).values(**values, station_time=station_time, at=at)
+        )
+
+    async def _meter_values(
+        self, session: AsyncSession, event: MeterValuesReceived, at: datetime
+    ) -> None:
+        await self._touch(session, event.station_id, at)
+        transaction_pk: int | None = None
+        if event.transaction_id is not None:
+            transaction_pk = await session.scalar(
+                select(Transaction.id).where(
+                    Transaction.station_id == event.station_id,
+                    Transaction.transaction_id == event.transaction_id,
+                )
+            )
+        rows = [
+            {
+                "station_id": event.station_id,
+                "transaction_pk": transaction_pk,
+                "evse_id": event.evse_id,
+                "connector_id": event.connector_id,
+                "timestamp": as_utc(sample.timestamp),
+                "measurand": sample.measurand,
+                "value": sample.value,
+                "unit": sample.unit,
+                "phase": sample.phase,
+                "context": sample.context,
+                "location": sample.location,
+            }
+            for sample in event.samples
+            # SQLite turns NaN into NULL; a NaN reading carries no information anyway.
+            if not math.isnan(sample.value)
+        ]
+        if rows:
+            await session.execute(insert(MeterReading), rows)
+
+    async def _transaction_started(
+        self, session: AsyncSession, event: TransactionStarted, at: datetime
+    ) -> None:
+        await self._touch(session, event.station_id, at)
+        stmt = self._insert(Transaction).values(
+            station_id=event.station_id,
+            transaction_id=event.transaction_id,
+            evse_id=event.evse_id,
+            connector_id=event.connector_id,
+            id_token=event.id_token,
+            meter_start_wh=event.meter_start_wh,
+            started_at=as_utc(event.started_at),
+        )
+        excluded = stmt.excluded
+        # Idempotent: a repeated start changes nothing; a start that arrives after an update
+        # or end of the same transaction fills in what was missing.
+        kept = ("evse_id", "connector_id", "id_token", "meter_start_wh", "started_at")
+        update_set: dict[str, Any] = {
+            name: func.coalesce(getattr(Transaction, name), excluded[name]) for name in kept
+        }
+        update_set["energy_wh"] = _energy(
+            func.coalesce(Transaction.meter_start_wh, excluded.meter_start_wh),
+            Transaction.meter_stop_wh,
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Transaction.station_id, Transaction.transaction_id],
+                set_=update_set,
+            )
+        )
+
+    async def _transaction_updated(
+        self, session: AsyncSession, event: TransactionUpdated, at: datetime
+    ) -> None:
+        await self._touch(session, event.station_id, at)
+        stmt = self._insert(Transaction).values(
+            station_id=event.station_id,
+            transaction_id=event.transaction_id,
+            charging_state=event.charging_state,
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Transaction.station_id, Transaction.transaction_id],
+                set_={
+                    "charging_state": func.coalesce(
+                        stmt.excluded.charging_state, Transaction.charging_state
+                    )
+                },
+            )
+        )
+
+    async def _transaction_ended(
+        self, session: AsyncSession, event: TransactionEnded, at: datetime
+    ) -> None:
+        await self._touch(session, event.station_id, at)
+        stmt = self._insert(Transaction).values(
+            station_id=event.station_id,
+            transaction_id=event.transaction_id,
+            meter_stop_wh=event.meter_stop_wh,
+            stopped_at=as_utc(event.stopped_at),
+            stop_reason=event.reason,
+        )
+        excluded = stmt.excluded
+        meter_stop = func.coalesce(excluded.meter_stop_wh, Transaction.meter_stop_wh)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Transaction.station_id, Transaction.transaction_id],
+                set_={
+                    "meter_stop_wh": meter_stop,
+                    "stopped_at": excluded.stopped_at,
+                    "stop_reason": func.coalesce(excluded.stop_reason, Transaction.stop_reason),
+                    "energy_wh": _energy(Transaction.meter_start_wh, meter_stop),
+                },
+            )
+        )
+
+    async def _event_row(
+        self,
+        session: AsyncSession,
+        event: DomainEvent,
+        at: datetime,
+        *,
+        kind: str,
+        component: str | None = None,
+        variable: str | None = None,
+        code: str | None = None,
+        vendor_code: str | None = None,
+        evse_id: int | None = None,
+        connector_id: int | None = None,
+        cleared: bool = False,
+    ) -> None:
+        await session.execute(
+            insert(StationEventRecord).values(
+                station_id=event.station_id,
+                at=at,
+                kind=kind,
+                component=component,
+                variable=variable,
+                code=code,
+                vendor_code=vendor_code,
+                evse_id=evse_id,
+                connector_id=connector_id,
+                cleared=cleared,
+                detail=event_detail(event),
+            )
+        )
+
+
+def event_detail(event: DomainEvent) -> dict[str, Any]:
+    """Every field of ``event`` as JSON-compatible values, plus ``"event"``, its class name."""
+    detail: dict[str, Any] = {"event": type(event).__name__}
+    for field in dataclasses.fields(event):
+        detail[field.name] = _jsonable(getattr(event, field.name))
+    return detail
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON types: times in ISO 8601 UTC, enums by value, no NaN, no NUL."""
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {_jsonable(str(key)): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return str(value)
+
+
+def _later(current: Any, new: Any) -> ColumnElement[Any]:
+    """``new`` unless ``current`` is already later (``last_seen_at`` never moves back)."""
+    return case((or_(current.is_(None), current < new), new), else_=current)
+
+
+def _energy(meter_start: Any, meter_stop: Any) -> ColumnElement[Any]:
+    """``meter_stop - meter_start`` when both are known, else NULL."""
+    return case(
+        (and_(meter_start.is_not(None), meter_stop.is_not(None)), meter_stop - meter_start),
+        else_=None,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
