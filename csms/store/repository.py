@@ -12,15 +12,28 @@ have no relationships to lazy-load); treat them as read-only snapshots. Lists ar
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import math
+import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, assert_never
 from uuid import uuid4
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,13 +84,50 @@ class Store:
     def __init__(self, db: Database, *, node: str | None = None) -> None:
         self.db = db
         self.node = node
+        self._queue: list[tuple[DomainEvent, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._touch_statement: Any = None
 
     # ------------------------------------------------------------------ events
 
     async def record(self, event: DomainEvent) -> None:
-        """Persist one event in one transaction (and move the station's ``last_seen_at``)."""
-        async with self.db.write_session() as session:
-            await self._record(session, event)
+        """Persist one event (and move the station's ``last_seen_at``); return once committed.
+
+        Group commit: events recorded while a write is in progress wait for it, then go
+        into the next transaction together, so concurrent stations share one commit while
+        each caller still returns only after its own event is durable. If a shared
+        transaction fails, its events are retried one by one, so one bad event fails alone.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A caller cancelled while waiting must not leave an unretrieved exception behind.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._queue.append((event, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+            try:
+                async with self.db.write_session() as session:
+                    for event, _ in batch:
+                        await self._record(session, event)
+            except Exception:
+                if len(batch) == 1:
+                    _settle(batch[0][1], sys.exc_info()[1])
+                    continue
+                for event, future in batch:
+                    try:
+                        async with self.db.write_session() as session:
+                            await self._record(session, event)
+                    except Exception as exc:
+                        _settle(future, exc)
+                    else:
+                        _settle(future, None)
+            else:
+                for _, future in batch:
+                    _settle(future, None)
 
     async def _record(self, session: AsyncSession, event: DomainEvent) -> None:
         at = as_utc(event.at)
@@ -421,21 +471,25 @@ class Store:
             return await self._load_station(session, station_id)
 
     async def _touch(self, session: AsyncSession, station_id: str, at: datetime) -> None:
-        """Create the station if needed and move ``last_seen_at`` forward to ``at``."""
-        stmt = self._insert(Station).values(
-            id=station_id,
-            registered_at=at,
-            updated_at=at,
-            last_seen_at=at,
-            boot_count=0,
-            connected=False,
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
+        """Create the station if needed and move ``last_seen_at`` forward to ``at``.
+
+        The hottest statement (every message runs it): built once, executed with parameters.
+        """
+        if self._touch_statement is None:
+            seen: Any = bindparam("seen_at")
+            stmt = self._insert(Station).values(
+                id=bindparam("station_id"),
+                registered_at=seen,
+                updated_at=seen,
+                last_seen_at=seen,
+                boot_count=0,
+                connected=False,
+            )
+            self._touch_statement = stmt.on_conflict_do_update(
                 index_elements=[Station.id],
                 set_={"last_seen_at": _later(Station.last_seen_at, stmt.excluded.last_seen_at)},
             )
-        )
+        await session.execute(self._touch_statement, {"station_id": station_id, "seen_at": at})
 
     async def _connected(
         self, session: AsyncSession, event: StationConnected, at: datetime
@@ -725,6 +779,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(item) for item in value]
     return str(value)
+
+
+_MAX_BATCH = 500
+"""Most events one group-commit transaction takes."""
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _later(current: Any, new: Any) -> ColumnElement[Any]:
