@@ -1,5 +1,6 @@
 """Simulated OCPP 1.6J and 2.0.1 charging stations for testing the CSMS the way real chargers
-do (see :mod:`simulators.base`). Imports nothing from ``csms`` or ``diagnostics``."""
+do (see :mod:`simulators.base`), with named fault scenarios (:mod:`simulators.scenarios`).
+Imports nothing from ``csms`` or ``diagnostics``."""
 
 from simulators.base import (
     BootTimeout,
@@ -14,17 +15,22 @@ from simulators.base import (
     StationError,
 )
 from simulators.behaviour import Behaviour, Mode
+from simulators.scenarios import SCENARIOS, Fault, Scenario, ScenarioError, safety_fault
 from simulators.station16 import Station16
 from simulators.station201 import Station201
 
 __all__ = [
+    "SCENARIOS",
     "Behaviour",
     "BootTimeout",
     "CallErrorResponse",
+    "Fault",
     "Frame",
     "Mode",
     "NotConnectedError",
     "ReceivedCommand",
+    "Scenario",
+    "ScenarioError",
     "SentMessage",
     "Session",
     "SessionRejected",
@@ -32,4 +38,5 @@ __all__ = [
     "Station201",
     "StationBase",
     "StationError",
+    "safety_fault",
 ]

@@ -12,7 +12,9 @@
   StatusNotification per connector, Heartbeat loop (1.6 §4.6, 2.0.1 G02);
 * :class:`~simulators.behaviour.Behaviour` (answer modes, delays, diagnostics quirks) and the
   recording used by tests (``received``, ``sent``, ``frames``);
-* the version-independent commands: Reset flow, GetLog / upload flow, ClearCache, DataTransfer.
+* the version-independent commands: Reset flow, GetLog / upload flow, ClearCache, DataTransfer;
+* the hooks of an applied :class:`~simulators.scenarios.Scenario` (heal on unlock / availability
+  / reset, timers after boot, upload protocol, generated log text).
 
 Version subclasses (:mod:`simulators.station16`, :mod:`simulators.station201`) provide payloads
 and the remaining command handlers.
@@ -42,6 +44,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from simulators.behaviour import Behaviour, Mode
 from simulators.config import utc_now_iso
+from simulators.scenarios import Scenario, ScenarioRun, get_scenario
 from simulators.upload import Uploader, default_uploader, upload_target
 
 log = logging.getLogger("simulators")
@@ -91,6 +94,11 @@ class SessionRejected(StationError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """Log timestamp: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -204,6 +212,7 @@ class StationBase(ABC):
         boot_on_reconnect: bool = False,
         max_connect_attempts: int | None = None,
         ping_interval: float | None = None,
+        scenario: Scenario | str | None = None,
     ) -> None:
         if connectors < 1:
             raise ValueError("connectors must be >= 1")
@@ -262,6 +271,17 @@ class StationBase(ABC):
         """connector/EVSE -> error code re-reported after every boot until cleared."""
         self.fault_details: dict[int, tuple[str | None, str | None]] = {}
         """connector/EVSE -> (vendor error code / techCode, info / techInfo) of ``faults``."""
+        self.fault_components: dict[int, tuple[str, str]] = {}
+        """connector/EVSE -> 2.0.1 (component, variable) of ``faults`` overriding the default
+        mapping of the error code."""
+        self.inoperative_fault_status = "Faulted"
+        """Status a faulted connector reports once set Inoperative: ``Faulted`` (the fault wins,
+        default) or ``Unavailable`` (with the error code / NotifyEvent still active)."""
+        self.healed_by: str | None = None
+        """What cleared the scenario fault last: ``unlock``, ``availability``, ``soft_reset``,
+        ``hard_reset`` or ``self`` (cleared on its own); None while never healed."""
+        self.heals: list[str] = []
+        """Every heal, in order (a flapping fault heals more than once)."""
         self.inoperative: set[int] = set()
         """Connectors (1.6, 0 = whole station) / EVSEs set Inoperative; survives reboots."""
         self.sessions: dict[int, Session] = {}
@@ -294,12 +314,19 @@ class StationBase(ABC):
         self._consumed: set[tuple[str, int]] = set()
         self._seq = 0
         self._retry_after = self.boot_retry_interval
+        self._muted = False
+        """Silent (hung) station: incoming frames ignored, nothing sent; socket kept open."""
         self._handlers: dict[str, Handler] = {
             "GetLog": self._on_get_log,
             "ClearCache": self._on_clear_cache,
             "DataTransfer": self._on_data_transfer,
         }
         self._setup()
+        self.scenario: Scenario | None = None
+        """Named fault scenario applied to this station (see :mod:`simulators.scenarios`)."""
+        self.scenario_run: ScenarioRun | None = None
+        if scenario is not None:
+            (get_scenario(scenario) if isinstance(scenario, str) else scenario).apply(self)
 
     # ---------------------------------------------------------------- public lifecycle API
 
@@ -335,6 +362,9 @@ class StationBase(ABC):
         """Close the connection gracefully and stop all background work."""
         self._stopping = True
         self._online.set()
+        self._muted = False
+        if self.scenario_run is not None:
+            await self.scenario_run.stop()
         runner, self._runner = self._runner, None
         if runner is not None:
             await self._cancel_all([runner])
@@ -353,6 +383,27 @@ class StationBase(ABC):
         await self._drop_connection(hard=not graceful)
         async with asyncio.timeout(timeout):
             await self._disconnected.wait()
+
+    def go_silent(self) -> None:
+        """Hang: keep the WebSocket open but ignore every frame and send nothing (no
+        heartbeats, no answers); do not reconnect if the CSMS closes the connection. The
+        WebSocket layer still answers pings. :meth:`come_back` ends it."""
+        self._muted = True
+        self._online.clear()
+
+    async def come_back(self, *, boot: bool = False, wait: bool = True,
+                        timeout: float = 10.0) -> None:
+        """End :meth:`go_offline` / :meth:`go_silent`: a silent station drops its hung
+        connection first; reconnect (with a BootNotification if ``boot``, i.e. it rebooted)."""
+        if self._muted:
+            self._muted = False
+            await self._drop_connection(hard=True)
+            async with asyncio.timeout(timeout):
+                await self._disconnected.wait()
+        if boot:
+            self._needs_boot = True
+            self._next_boot_reason = "PowerUp"
+        await self.come_online(wait=wait, timeout=timeout)
 
     async def come_online(self, *, wait: bool = True, timeout: float = 10.0) -> None:
         """Network back: reconnect (no BootNotification unless ``boot_on_reconnect``, since the
@@ -476,14 +527,25 @@ class StationBase(ABC):
         self.faults[connector] = error_code
         self.fault_details[connector] = (vendor_error_code, info)
         if self.connected:
-            await self.set_status(connector, "Faulted", error_code, vendor_error_code, info)
+            await self._report_current(connector)
+
+    def set_fault_component(self, connector: int, component: str, variable: str) -> None:
+        """2.0.1: report the fault of ``connector`` on ``component.variable`` instead of the
+        default for its error code (e.g. ``Controller.Problem`` for an InternalError)."""
+        self.fault_components[connector] = (component, variable)
 
     async def clear_fault(self, connector: int) -> None:
         """Clear a fault injected with :meth:`inject_fault` and report the normal status."""
         self.faults.pop(connector, None)
         self.fault_details.pop(connector, None)
+        self.fault_components.pop(connector, None)
         if self.connected:
             await self.set_status(connector, self._normal_status(connector), "NoError")
+
+    def _fault_status(self, connector: int) -> str:
+        """Status of a faulted connector (see ``inoperative_fault_status``)."""
+        inoperative = connector in self.inoperative or 0 in self.inoperative
+        return self.inoperative_fault_status if inoperative else "Faulted"
 
     # ---------------------------------------------------------------- version hooks
 
@@ -510,6 +572,10 @@ class StationBase(ABC):
     @abstractmethod
     def _normal_status(self, connector: int) -> str:
         """Status of a connector without fault (Available / Unavailable / Charging ...)."""
+
+    @abstractmethod
+    async def _report_current(self, connector: int) -> None:
+        """StatusNotification of the current state of ``connector`` (fault re-reported)."""
 
     @abstractmethod
     async def set_status(
@@ -643,6 +709,8 @@ class StationBase(ABC):
                     continue
                 self.frames_received += 1
                 self._record(self.frames, Frame("in", raw, _now()))
+                if self._muted:
+                    continue  # hung station: reads but never reacts
                 self._on_frame(raw)
 
     def _on_frame(self, raw: str) -> None:
@@ -715,6 +783,8 @@ class StationBase(ABC):
             log.error("%s: invalid %s answer %r: %s", self.station_id, action, reply.payload, exc)
             await self._answer_error(record, "InternalError", f"simulator bug: {exc}")
             return
+        if self.scenario_run is not None:
+            reply = self.scenario_run.adjust_reply(action, record.payload, reply)
         before = self.behaviour.notify_before_result
         if before and reply.first is not None:
             await self._run_follow_up(reply.first)
@@ -750,6 +820,8 @@ class StationBase(ABC):
         await self._send_frame(ws, error.to_json())
 
     async def _send_frame(self, ws: ClientConnection, text: str) -> None:
+        if self._muted:
+            raise NotConnectedError(f"{self.station_id}: silent")
         self.frames_sent += 1
         self._record(self.frames, Frame("out", text, _now()))
         try:
@@ -770,11 +842,14 @@ class StationBase(ABC):
     async def _operate(self) -> None:
         """Boot (if needed), initial statuses, then the heartbeat loop, for one connection."""
         try:
-            if self._needs_boot or self.boot_on_reconnect:
+            booting = self._needs_boot or self.boot_on_reconnect
+            if booting:
                 await self._boot_until_accepted()
             await self._send_initial_statuses()
             self.booted.set()
             self._wake_waiters()
+            if booting and self.scenario_run is not None:
+                self.scenario_run.on_boot()
             await self._heartbeat_loop()
         except NotConnectedError:
             return
@@ -849,6 +924,8 @@ class StationBase(ABC):
         await self._end_sessions_for_reset(hard)
         await asyncio.sleep(self.behaviour.reset_delay)
         self.reset_count += 1
+        if self.scenario_run is not None:
+            self.scenario_run.on_reset(hard=hard)
         self._needs_boot = True
         self._next_boot_reason = self.behaviour.boot_reason_after_reset or boot_reason
         await self._drop_connection(hard=hard)
@@ -915,6 +992,8 @@ class StationBase(ABC):
                 await report(uploading)
 
         async def rest() -> None:
+            if self.scenario_run is not None and self.scenario_run.upload_hangs:
+                return  # "Uploading", then nothing: no upload, no final status
             ok = await self._upload(target, retries, retry_interval)
             if not behaviour.skip_final_log_status:
                 await report(uploaded if ok else failed)
@@ -926,6 +1005,11 @@ class StationBase(ABC):
         data = self.log_text().encode()
         attempts = 1 + max(0, min(retries, 5))
         ok = False
+        refusal = None if self.scenario_run is None else self.scenario_run.upload_refusal(target)
+        if refusal is not None:
+            log.warning("%s: upload to %s failed: %s", self.station_id, target, refusal)
+            self.uploads.append((target, False))
+            return False
         for attempt in range(attempts):
             try:
                 ok = await self.uploader(target, data)
@@ -947,7 +1031,10 @@ class StationBase(ABC):
             f"# csms-sim log of {self.station_id} ({self.vendor} {self.model} {self.firmware})",
             f"# generated {utc_now_iso()} ocpp {self.ocpp_version} boots={self.boot_count}",
         ]
-        lines += [f"{f.timestamp.isoformat()} {f.direction} {f.text}" for f in self.frames[-200:]]
+        if self.scenario_run is not None:
+            lines += self.scenario_run.log_lines()
+        lines += [f"{_iso(f.timestamp)} DEBUG ocpp {f.direction} {f.text}"
+                  for f in self.frames[-200:]]
         return "\n".join(lines) + "\n"
 
     def _log_filename(self, prefix: str) -> str:

@@ -3,6 +3,10 @@
 Example: ``csms-sim --protocol 2.0.1 --count 50 --url ws://127.0.0.1:9000/ocpp --duration 60``.
 Prints a one-line summary every ``--summary-interval`` seconds and at the end; exits 1 if not
 every station booted, 0 otherwise.
+
+Fault scenarios (:mod:`simulators.scenarios`): ``--scenario fixed-by-unlock`` applies one to every
+station; ``--scenario-set clears_after=5`` changes a field (JSON value, else a string);
+``--scenario-file my.json`` registers scenarios from JSON; ``--list-scenarios`` prints them.
 """
 
 from __future__ import annotations
@@ -10,13 +14,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from simulators.fleet import PROTOCOLS, Fleet
+from simulators.scenarios import (
+    SCENARIOS,
+    Scenario,
+    ScenarioError,
+    get_scenario,
+    load_scenarios,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +59,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--summary-interval", type=float, default=10.0)
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    parser.add_argument("--scenario", default=None, metavar="NAME",
+                        help="fault scenario applied to every station (see --list-scenarios)")
+    parser.add_argument("--scenario-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a field of the scenario, e.g. clears_after=5 or "
+                             'healed_by=\'["unlock"]\' (repeatable)')
+    parser.add_argument("--scenario-file", action="append", default=[], metavar="FILE",
+                        help="JSON file of extra scenarios to register (repeatable)")
+    parser.add_argument("--list-scenarios", action="store_true",
+                        help="print the scenario names with a description and exit")
     return parser
 
 
-async def run(args: argparse.Namespace) -> int:
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_scenario(args: argparse.Namespace) -> Scenario | None:
+    """The scenario selected by ``--scenario`` / ``--scenario-set`` (ScenarioError if bad)."""
+    for path in args.scenario_file:
+        load_scenarios(path)
+    if args.scenario is None:
+        if args.scenario_set:
+            raise ScenarioError("--scenario-set needs --scenario")
+        return None
+    scenario = get_scenario(args.scenario)
+    changes: dict[str, Any] = {}
+    for item in args.scenario_set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ScenarioError(f"--scenario-set expects KEY=VALUE, got {item!r}")
+        changes[key.strip()] = _parse_value(value)
+    return scenario.with_(**changes) if changes else scenario
+
+
+def list_scenarios() -> str:
+    """One line per registered scenario."""
+    width = max(len(name) for name in SCENARIOS)
+    return "\n".join(f"{name:<{width}}  {sc.description}" for name, sc in SCENARIOS.items())
+
+
+async def run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
     """Run the fleet until ``--duration`` elapses or SIGINT/SIGTERM; return the exit code."""
+    if scenario is None:
+        scenario = build_scenario(args)
     fleet = Fleet(
         args.protocol,
         args.count,
@@ -64,6 +119,7 @@ async def run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         start_timeout=args.start_timeout,
         heartbeat_interval=args.heartbeat_interval,
+        scenario=scenario,
     )
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,13 +163,23 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point."""
     args = build_parser().parse_args(argv)
+    try:
+        if args.list_scenarios:
+            for path in args.scenario_file:
+                load_scenarios(path)
+            print(list_scenarios())
+            return 0
+        scenario = build_scenario(args)
+    except (ScenarioError, OSError, ValueError) as exc:
+        print(f"csms-sim: {exc}", file=sys.stderr)
+        return 2
     if args.count < 1 or args.connectors < 1:
         print("csms-sim: --count and --connectors must be >= 1", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(run(args))
+        return asyncio.run(run(args, scenario))
     except KeyboardInterrupt:
         return 130
 

@@ -106,14 +106,27 @@ class Fleet:
         """WebSocket frames received by all stations."""
         return sum(st.frames_received for st in self.stations)
 
+    @property
+    def faulted(self) -> int:
+        """Stations with at least one active fault."""
+        return sum(bool(st.faults) for st in self.stations)
+
+    @property
+    def healed(self) -> int:
+        """Stations whose scenario fault was healed at least once."""
+        return sum(bool(st.heals) for st in self.stations)
+
     def summary(self) -> str:
-        """One-line status."""
-        return (
+        """One-line status (with fault counters when a scenario runs)."""
+        line = (
             f"stations={len(self.stations)} connected={self.connected} booted={self.booted} "
             f"ever_booted={self.ever_booted} boots={self.boots} sent={self.messages_sent} "
             f"received={self.messages_received} sessions={self.sessions_completed}"
             f"/{self.sessions_started} session_errors={self.session_errors}"
         )
+        if any(st.scenario is not None for st in self.stations):
+            line += f" faulted={self.faulted} healed={self.healed}"
+        return line
 
     # ---------------------------------------------------------------- lifecycle
 

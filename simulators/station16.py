@@ -83,7 +83,8 @@ class Station16(StationBase):
     async def _report_current(self, connector: int) -> None:
         if connector in self.faults:
             vendor_code, info = self.fault_details.get(connector, (None, None))
-            await self.set_status(connector, "Faulted", self.faults[connector], vendor_code, info)
+            await self.set_status(connector, self._fault_status(connector),
+                                  self.faults[connector], vendor_code, info)
         else:
             await self.set_status(connector, self._normal_status(connector))
 

@@ -129,7 +129,7 @@ class Station201(StationBase):
 
     def _status(self, evse: int) -> str:
         if evse in self.faults:
-            return "Faulted"
+            return self._fault_status(evse)
         return self._normal_status(evse)
 
     def _normal_status(self, connector: int) -> str:
@@ -149,7 +149,8 @@ class Station201(StationBase):
         if evse in self.faults:
             self._problems.pop(evse, None)  # re-raise the event after boot
             vendor_code, info = self.fault_details.get(evse, (None, None))
-            await self.set_status(evse, "Faulted", self.faults[evse], vendor_code, info)
+            await self.set_status(evse, self._fault_status(evse), self.faults[evse],
+                                  vendor_code, info)
         else:
             await self.set_status(evse, self._normal_status(evse))
 
@@ -192,6 +193,10 @@ class Station201(StationBase):
             component, variable, value = ERROR_COMPONENTS.get(
                 error_code, ("ChargingStation", "Problem", "true")
             )
+            override = self.fault_components.get(connector)
+            if override is not None and self.faults.get(connector) == error_code:
+                component, variable = override
+                value = "-110" if variable == "SignalStrength" else "true"
             self._problems[connector] = (component, variable)
             await self.notify_event(
                 component,

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote
 
 import pytest
 from ocpp.exceptions import OCPPError
-from ocpp.routing import on
+from ocpp.routing import on as _on
 from ocpp.v16 import ChargePoint as CP16Base
 from ocpp.v16 import call_result as r16
 from ocpp.v201 import ChargePoint as CP201Base
@@ -33,6 +34,13 @@ from websockets.http11 import Request, Response
 from simulators.base import StationBase
 from simulators.station16 import Station16
 from simulators.station201 import Station201
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on(action: str) -> Callable[[F], F]:
+    """Typed wrapper of ``ocpp.routing.on`` (the library ships no types)."""
+    return cast(Callable[[F], F], _on(action))
 
 
 def now() -> str:
@@ -368,3 +376,175 @@ async def make_station(csms: MiniCsms) -> AsyncIterator[StationFactory]:
         for station in made:
             async with asyncio.timeout(5):
                 await station.stop()
+
+
+# ---------------------------------------------------------------------- observing a charger
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    """Poll ``predicate`` every 10 ms until it holds (TimeoutError after ``timeout``)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - state changes without a signal to wait on
+            await asyncio.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A StatusNotification, version-neutral (2.0.1 has no error code: None)."""
+
+    connector: int
+    status: str
+    error_code: str | None = None
+    vendor_code: str | None = None
+
+
+def statuses(csms: MiniCsms, station_id: str = "CP1") -> list[Status]:
+    """Every StatusNotification from the charger, across reconnects."""
+    out = []
+    for action, p in csms.inboxes.get(station_id, []):
+        if action != "StatusNotification":
+            continue
+        if "connectorStatus" in p:
+            out.append(Status(p["evseId"], p["connectorStatus"]))
+        else:
+            out.append(Status(p["connectorId"], p["status"], p["errorCode"],
+                              p.get("vendorErrorCode")))
+    return out
+
+
+def last_status(csms: MiniCsms, connector: int = 1, station_id: str = "CP1") -> Status | None:
+    """Last status reported for ``connector``."""
+    found = [s for s in statuses(csms, station_id) if s.connector == connector]
+    return found[-1] if found else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One NotifyEvent eventData item."""
+
+    component: str
+    variable: str
+    tech_code: str | None
+    cleared: bool | None
+    evse: int | None
+
+
+def notify_events(csms: MiniCsms, station_id: str = "CP1") -> list[Event]:
+    """Every NotifyEvent eventData item from the charger, across reconnects."""
+    return [
+        Event(d["component"]["name"], d["variable"]["name"], d.get("techCode"),
+              d.get("cleared"), d["component"].get("evse", {}).get("id"))
+        for action, p in csms.inboxes.get(station_id, [])
+        if action == "NotifyEvent"
+        for d in p["eventData"]
+    ]
+
+
+def actions(csms: MiniCsms, station_id: str = "CP1") -> list[str]:
+    """Actions of every CALL from the charger, across reconnects."""
+    return [a for a, _ in csms.inboxes.get(station_id, [])]
+
+
+# ---------------------------------------------------------------------- commands per version
+
+
+def reset_payload(protocol: str, hard: bool) -> dict[str, Any]:
+    if protocol == "1.6":
+        return {"type": "Hard" if hard else "Soft"}
+    return {"type": "Immediate" if hard else "OnIdle"}
+
+
+def unlock_payload(protocol: str, connector: int = 1) -> dict[str, Any]:
+    if protocol == "1.6":
+        return {"connectorId": connector}
+    return {"evseId": connector, "connectorId": 1}
+
+
+def availability_payload(protocol: str, connector: int, operative: bool) -> dict[str, Any]:
+    kind = "Operative" if operative else "Inoperative"
+    if protocol == "1.6":
+        return {"connectorId": connector, "type": kind}
+    if connector == 0:
+        return {"operationalStatus": kind}
+    return {"operationalStatus": kind, "evse": {"id": connector}}
+
+
+def log_request(protocol: str, location: str, request_id: int = 7) -> tuple[str, dict[str, Any]]:
+    """(action, payload) pulling the diagnostics log: 1.6 GetDiagnostics, 2.0.1 GetLog."""
+    if protocol == "1.6":
+        return "GetDiagnostics", {"location": location}
+    return "GetLog", {"logType": "DiagnosticsLog", "requestId": request_id,
+                      "log": {"remoteLocation": location}}
+
+
+def log_statuses(csms: MiniCsms, protocol: str, station_id: str = "CP1") -> list[str]:
+    """Statuses of DiagnosticsStatusNotification (1.6) / LogStatusNotification (2.0.1)."""
+    action = "DiagnosticsStatusNotification" if protocol == "1.6" else "LogStatusNotification"
+    return [p["status"] for a, p in csms.inboxes.get(station_id, []) if a == action]
+
+
+# ---------------------------------------------------------------------- upload receivers
+
+
+class UploadServer:
+    """Minimal HTTP server on 127.0.0.1 storing PUT bodies."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.received: list[tuple[str, str, bytes]] = []
+        self.port = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = (await reader.readline()).decode().split()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        body = await reader.readexactly(length)
+        self.received.append((request[0], request[1], body))
+        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.fixture
+async def upload_server(request: pytest.FixtureRequest) -> AsyncIterator[UploadServer]:
+    srv = UploadServer(getattr(request, "param", 201))
+    server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+    srv.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield srv
+
+
+@dataclass
+class FtpReceiver:
+    """aioftp server on 127.0.0.1; user ``sim``/``secret`` writes under ``root``."""
+
+    root: Path
+    port: int = 0
+
+    def url(self, path: str = "/logs/") -> str:
+        return f"ftp://sim:secret@127.0.0.1:{self.port}{path}"
+
+    def files(self) -> dict[str, bytes]:
+        return {str(p.relative_to(self.root)): p.read_bytes()
+                for p in self.root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+async def ftp_server(tmp_path: Path) -> AsyncIterator[FtpReceiver]:
+    import aioftp
+
+    root = tmp_path / "ftp"
+    (root / "logs").mkdir(parents=True)
+    user = aioftp.User("sim", "secret", base_path=root, home_path="/",
+                       permissions=[aioftp.Permission("/", readable=True, writable=True)])
+    server = aioftp.Server([user], path_io_factory=aioftp.PathIO)
+    await server.start("127.0.0.1", 0)
+    receiver = FtpReceiver(root, server.server.sockets[0].getsockname()[1])
+    try:
+        yield receiver
+    finally:
+        await server.close()

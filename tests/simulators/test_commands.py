@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from simulators import Behaviour, Mode, Station16, Station201, StationBase
-from tests.simulators.conftest import Answer, MiniCsms, StationFactory, ask_raw
+from tests.simulators.conftest import Answer, MiniCsms, StationFactory, UploadServer, ask_raw
 
 Check = Callable[[Answer], bool]
 
@@ -372,38 +372,6 @@ async def test_notify_event_direct(csms: MiniCsms, make_station: StationFactory)
 
 
 # ---------------------------------------------------------------------- real uploads
-
-
-class UploadServer:
-    """Minimal HTTP server on 127.0.0.1 storing PUT bodies."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.received: list[tuple[str, str, bytes]] = []
-        self.port = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = (await reader.readline()).decode().split()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        body = await reader.readexactly(length)
-        self.received.append((request[0], request[1], body))
-        writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\n\r\n".encode())
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
-
-
-@pytest.fixture
-async def upload_server(request: pytest.FixtureRequest) -> AsyncIterator[UploadServer]:
-    srv = UploadServer(getattr(request, "param", 201))
-    server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
-    srv.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield srv
 
 
 async def test_http_upload_get_diagnostics(
