@@ -147,7 +147,8 @@ async def main() -> None:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the load
             [sys.executable, "-m", "csms", "serve", "--host", "127.0.0.1", "--ocpp-port",
-             str(port), "--http-port", str(free_port()), "--database-url", url,
+             str(port), "--http-port", str(free_port()), "--ftp-port", str(free_port()),
+             "--database-url", url,
              "--log-level", "warning"],
             cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT)},
         )

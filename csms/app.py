@@ -11,11 +11,16 @@ import asyncio
 import signal
 from types import TracebackType
 
+from csms.http.app import create_app
+from csms.http.server import HttpServer
 from csms.logs import get_logger
 from csms.protocol.registry import SessionRegistry
 from csms.server import OcppServer
 from csms.settings import Settings
 from csms.store import Database, Store
+from csms.uploads.config import UploadConfig
+from csms.uploads.ftp import FtpUploadServer
+from csms.uploads.service import Uploads, passive_address
 from diagnostics.commands import CommandOutcome, StationCommand
 
 log = get_logger("csms.app")
@@ -32,6 +37,24 @@ class CentralSystem:
         self.ocpp = OcppServer(
             settings.ocpp, self.store, self.registry, log_frames=settings.logging.frames
         )
+        upload_config = UploadConfig(**settings.uploads.model_dump())
+        self.uploads = Uploads.from_config(
+            upload_config, settings.data_dir / "uploads", http_port=settings.http.port
+        )
+        self.http = HttpServer(
+            create_app(uploads=self.uploads), host=settings.http.host, port=settings.http.port
+        )
+        self.ftp = (
+            FtpUploadServer(
+                self.uploads,
+                host=upload_config.ftp_host,
+                port=upload_config.ftp_port,
+                passive_ports=upload_config.ftp_passive_ports,
+                passive_address=passive_address(upload_config),
+            )
+            if upload_config.ftp_enabled
+            else None
+        )
 
     @property
     def ocpp_port(self) -> int:
@@ -44,17 +67,33 @@ class CentralSystem:
         return f"ws://127.0.0.1:{self.ocpp_port}{self.settings.ocpp.path_prefix}"
 
     async def start(self) -> None:
-        """Migrate (if configured), reset stale connection flags, start listening."""
+        """Migrate (if configured), reset stale connection flags, start listening.
+
+        The HTTP and FTP upload endpoints start before the OCPP endpoint, so that every
+        upload location handed to a charger is already served.
+        """
         if self.settings.database.auto_migrate:
             await self.database.upgrade()
         stale = await self.store.mark_all_disconnected(self.settings.node_id)
         if stale:
             log.info("stale_connections_cleared", stations=stale)
+        await asyncio.to_thread(self.uploads.storage.remove_partials)
+        await self.http.start()
+        self.uploads.registry.endpoints.http_port = self.http.port
+        if self.ftp is not None:
+            await self.ftp.start()
+            self.uploads.registry.endpoints.ftp_port = self.ftp.port
         await self.ocpp.start()
+        log.info("http_listening", url=f"http://{self.settings.http.host}:{self.http.port}",
+                 ftp_port=self.ftp.port if self.ftp else None)
 
     async def stop(self) -> None:
-        """Close charger connections, then the database."""
+        """Close charger connections, the upload endpoints, then the database."""
         await self.ocpp.stop()
+        if self.ftp is not None:
+            await self.ftp.stop()
+        await self.http.stop()
+        await self.uploads.registry.aclose()
         await self.database.dispose()
 
     async def execute(self, station_id: str, command: StationCommand) -> CommandOutcome:

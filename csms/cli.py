@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (ocpp.host and http.host)")
     serve.add_argument("--ocpp-port", type=int, help="OCPP websocket port (default 9000)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    serve.add_argument("--ftp-port", type=int, help="FTP upload port (default 2121)")
     serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. "
                        "postgresql+asyncpg://user@host/db (default: SQLite in data_dir)")
     serve.add_argument("--data-dir", type=Path, help="folder for the SQLite file and uploads")
@@ -77,6 +78,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["ocpp"] = ocpp
     if http:
         overrides["http"] = http
+    if getattr(args, "ftp_port", None) is not None:
+        overrides["uploads"] = {"ftp_port": args.ftp_port}
     if getattr(args, "database_url", None):
         overrides["database"] = {"url": args.database_url}
     if getattr(args, "data_dir", None):

@@ -71,6 +71,45 @@ class HttpSettings(BaseModel):
     port: int = Field(8080, ge=0, le=65535)
 
 
+class UploadSettings(BaseModel):
+    """Where chargers upload diagnostics logs: HTTP (on the ``http`` server) and FTP."""
+
+    model_config = {"extra": "forbid"}
+
+    public_host: str = "127.0.0.1"
+    """Host name or address chargers connect to; goes into the upload locations."""
+    http_base_url: str | None = None
+    """Overrides ``http://{public_host}:{http.port}`` in HTTP locations (proxy, TLS)."""
+    ftp_enabled: bool = True
+    ftp_host: str = "0.0.0.0"
+    """Address the FTP server binds (control and passive data connections)."""
+    ftp_port: int = Field(2121, ge=0, le=65535)
+    ftp_passive_ports: tuple[int, int] | None = None
+    """Inclusive passive data port range, e.g. ``[30000, 30099]``; none: ephemeral ports."""
+    ftp_passive_address: str | None = None
+    """IPv4 address announced in PASV replies (NAT); default: ``public_host`` if it is one."""
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    """Largest upload accepted (HTTP 413, FTP 552)."""
+    slot_ttl: float = Field(3600.0, gt=0)
+    """Seconds an upload location stays valid for its one upload."""
+
+    @field_validator("ftp_passive_ports")
+    @classmethod
+    def _check_port_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1 <= value[0] <= value[1] <= 65535:
+            raise ValueError("ftp_passive_ports must be [first, last] with 1 <= first <= last")
+        return value
+
+    @field_validator("http_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("http_base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class DatabaseSettings(BaseModel):
     """Where everything is stored. Empty ``url`` means SQLite in ``data_dir``."""
 
@@ -108,6 +147,7 @@ class Settings(BaseSettings):
     node_id: str = Field(default_factory=socket.gethostname)
     ocpp: OcppSettings = OcppSettings()
     http: HttpSettings = HttpSettings()
+    uploads: UploadSettings = UploadSettings()
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
 

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from csms.app import CentralSystem
-from csms.settings import DatabaseSettings, LoggingSettings, OcppSettings, Settings
+from csms.settings import (
+    DatabaseSettings,
+    HttpSettings,
+    LoggingSettings,
+    OcppSettings,
+    Settings,
+    UploadSettings,
+)
 from csms.store import Database
 
 MakeCentral = Callable[..., Awaitable[CentralSystem]]
@@ -32,6 +39,8 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
             node_id="test-node",
             logging=logging or LoggingSettings(),
             ocpp=OcppSettings(**options),
+            http=HttpSettings(host="127.0.0.1", port=0),
+            uploads=UploadSettings(ftp_host="127.0.0.1", ftp_port=0),
             database=DatabaseSettings(
                 url=database.url.render_as_string(hide_password=False), auto_migrate=False
             ),

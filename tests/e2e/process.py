@@ -39,6 +39,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.ocpp_port = free_port()
         self.http_port = free_port()
+        self.ftp_port = free_port()
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
@@ -66,6 +67,7 @@ class ServerProcess:
         return subprocess.Popen(
             [*console_script("csms"), "serve", "--host", "127.0.0.1",
              "--ocpp-port", str(self.ocpp_port), "--http-port", str(self.http_port),
+             "--ftp-port", str(self.ftp_port),
              "--database-url", self.database_url, "--data-dir", str(self.data_dir),
              "--log-format", "json", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
