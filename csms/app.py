@@ -11,16 +11,25 @@ import asyncio
 import signal
 from types import TracebackType
 
+from csms.automation import DiagnosticsRunner, RecordingBackend
 from csms.http.app import create_app
 from csms.http.server import HttpServer
 from csms.logs import get_logger
 from csms.protocol.registry import SessionRegistry
 from csms.server import OcppServer
-from csms.settings import Settings
+from csms.settings import Settings, resolve_path
 from csms.store import Database, Store
 from csms.uploads.config import UploadConfig
 from csms.uploads.ftp import FtpUploadServer
 from csms.uploads.service import Uploads, passive_address
+from diagnostics import (
+    DiagnosticsEngine,
+    EngineState,
+    Timings,
+    load_playbooks,
+    load_signatures,
+    load_sla,
+)
 from diagnostics.commands import CommandOutcome, StationCommand
 
 log = get_logger("csms.app")
@@ -34,12 +43,15 @@ class CentralSystem:
         self.database = Database(settings.database_url)
         self.store = Store(self.database, node=settings.node_id)
         self.registry = SessionRegistry()
-        self.ocpp = OcppServer(
-            settings.ocpp, self.store, self.registry, log_frames=settings.logging.frames
-        )
         upload_config = UploadConfig(**settings.uploads.model_dump())
         self.uploads = Uploads.from_config(
             upload_config, settings.data_dir / "uploads", http_port=settings.http.port
+        )
+        self.diagnostics = self._diagnostics_runner() if settings.diagnostics.enabled else None
+        self.backend = RecordingBackend(self.store, self.diagnostics)
+        self.ocpp = OcppServer(
+            settings.ocpp, self.store, self.registry, backend=self.backend,
+            log_frames=settings.logging.frames,
         )
         self.http = HttpServer(
             create_app(uploads=self.uploads), host=settings.http.host, port=settings.http.port
@@ -54,6 +66,24 @@ class CentralSystem:
             )
             if upload_config.ftp_enabled
             else None
+        )
+
+    def _diagnostics_runner(self) -> DiagnosticsRunner:
+        config = self.settings.diagnostics
+        playbooks = load_playbooks(resolve_path(config.playbooks))
+        sla = load_sla(resolve_path(config.sla))
+        timings = Timings().scaled(config.time_scale)
+        uploads = self.uploads
+
+        def location(station_id: str, request_id: int) -> str:
+            return uploads.open(station_id, request_id).location(config.upload_protocol)
+
+        def engine(state: EngineState | None) -> DiagnosticsEngine:
+            return DiagnosticsEngine(playbooks, sla, timings, state, log_location=location)
+
+        return DiagnosticsRunner(
+            engine, self.store, self.execute, uploads,
+            load_signatures(resolve_path(config.signatures)), node=self.settings.node_id,
         )
 
     @property
@@ -83,6 +113,8 @@ class CentralSystem:
         if self.ftp is not None:
             await self.ftp.start()
             self.uploads.registry.endpoints.ftp_port = self.ftp.port
+        if self.diagnostics is not None:
+            await self.diagnostics.start()
         await self.ocpp.start()
         log.info("http_listening", url=f"http://{self.settings.http.host}:{self.http.port}",
                  ftp_port=self.ftp.port if self.ftp else None)
@@ -90,6 +122,8 @@ class CentralSystem:
     async def stop(self) -> None:
         """Close charger connections, the upload endpoints, then the database."""
         await self.ocpp.stop()
+        if self.diagnostics is not None:
+            await self.diagnostics.stop()
         if self.ftp is not None:
             await self.ftp.stop()
         await self.http.stop()

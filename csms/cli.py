@@ -117,7 +117,7 @@ def _serve(settings: Settings) -> int:
 
     try:
         asyncio.run(CentralSystem(settings).serve_forever())
-    except OSError as exc:
+    except (OSError, SettingsError) as exc:
         print(f"csms: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

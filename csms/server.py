@@ -27,6 +27,7 @@ from websockets.typing import Subprotocol
 from csms.logs import get_logger
 from csms.protocol.common import utc_now
 from csms.protocol.connection import StationConnection
+from csms.protocol.ports import StationBackend
 from csms.protocol.registry import SessionRegistry
 from csms.protocol.v16 import Station16
 from csms.protocol.v201 import Station201
@@ -85,12 +86,14 @@ class OcppServer:
         store: Store,
         registry: SessionRegistry,
         *,
+        backend: StationBackend | None = None,
         log_frames: bool = False,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
+        self.backend: StationBackend = backend or store
         self._log_frames = log_frames
         self._clock = clock
         self._server: Server | None = None
@@ -188,7 +191,7 @@ class OcppServer:
         station = adapter(
             identity,
             connection,
-            self.store,
+            self.backend,
             call_timeout=self.settings.call_timeout,
             heartbeat_interval=self.settings.heartbeat_interval,
             log_frames=self._log_frames,
@@ -197,7 +200,7 @@ class OcppServer:
         version = station.version
         log.info("station_connected", protocol=version, remote=_address(connection))
         try:
-            await self.store.record(
+            await self.backend.record(
                 StationConnected(station_id=identity, at=self._clock(), protocol=version,
                                  remote_address=_address(connection))
             )
@@ -208,7 +211,7 @@ class OcppServer:
             log.info("station_disconnected", reason=reason, replaced=not current)
             try:
                 await asyncio.shield(
-                    self.store.record(
+                    self.backend.record(
                         StationDisconnected(station_id=identity, at=self._clock(), reason=reason)
                     )
                 )

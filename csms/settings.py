@@ -24,6 +24,8 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_FILE = Path("config/csms.toml")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+"""The source tree (``config/`` beside ``csms/``), where the shipped defaults live."""
 ENV_PREFIX = "CSMS_"
 
 
@@ -110,6 +112,22 @@ class UploadSettings(BaseModel):
         return value.rstrip("/")
 
 
+class DiagnosticsSettings(BaseModel):
+    """The automated diagnostics: playbooks, SLA policies, log signatures, timing."""
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = True
+    playbooks: Path = Path("config/playbooks.toml")
+    sla: Path = Path("config/sla.toml")
+    signatures: Path = Path("config/log_signatures.toml")
+    time_scale: float = Field(1.0, gt=0)
+    """Multiplies every wait of the engine (grace, settle, timeouts...): 0.01 turns minutes
+    into fractions of a second for demos and end-to-end tests."""
+    upload_protocol: Literal["ftp", "http"] = "ftp"
+    """How chargers are asked to upload logs (many chargers speak only FTP)."""
+
+
 class DatabaseSettings(BaseModel):
     """Where everything is stored. Empty ``url`` means SQLite in ``data_dir``."""
 
@@ -148,6 +166,7 @@ class Settings(BaseSettings):
     ocpp: OcppSettings = OcppSettings()
     http: HttpSettings = HttpSettings()
     uploads: UploadSettings = UploadSettings()
+    diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -214,6 +233,18 @@ def _secret_fields() -> list[str]:
                 if "SecretStr" in str(field.annotation):
                     found.append(f"{group}.{name}")
     return found
+
+
+def resolve_path(path: Path) -> Path:
+    """A configured file: absolute as given; relative to the working directory, else to the
+    project's source tree (so ``config/playbooks.toml`` works from any directory)."""
+    if path.is_absolute():
+        return path
+    for base in (Path.cwd(), PROJECT_ROOT):
+        candidate = base / path
+        if candidate.exists():
+            return candidate
+    raise SettingsError(f"file not found: {path} (looked in {Path.cwd()} and {PROJECT_ROOT})")
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:

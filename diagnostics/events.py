@@ -280,3 +280,56 @@ DomainEvent = (
     | StationEventNotified
     | StationReported
 )
+
+
+# --- External triggers (issue 3): not station messages, but inputs of the diagnostics engine.
+# They come from the REST API (operations issue); they are not part of ``DomainEvent``.
+
+
+class DriverCategory(enum.StrEnum):
+    """What a driver says is wrong (the categories driver apps offer)."""
+
+    WONT_START = "wont_start"
+    CANT_STOP_CABLE_STUCK = "cant_stop_cable_stuck"
+    PAYMENT = "payment"
+    MISSING_SESSION = "missing_session"
+    PHYSICAL_DAMAGE = "physical_damage"
+    DISPLAY_OR_READER = "display_or_reader"
+    OTHER = "other"
+
+    @classmethod
+    def parse(cls, raw: str) -> DriverCategory:
+        """Map a raw category to a member, ``OTHER`` when it is not one."""
+        try:
+            return cls(raw)
+        except ValueError:
+            return cls.OTHER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverFaultReported(StationEvent):
+    """A driver reported a problem with a station (app, phone, e-mail).
+
+    ``connector_id`` is the connector as the driver sees it (1.6 connector id, 2.0.1 EVSE id),
+    ``None`` when not known; ``report_id`` is the API's id of the report.
+    """
+
+    connector_id: int | None
+    category: DriverCategory
+    text: str
+    report_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosisRequested(StationEvent):
+    """An operator asked to diagnose a station (or one connector) now."""
+
+    connector_id: int | None
+    requested_by: str
+
+
+ExternalTrigger = DriverFaultReported | DiagnosisRequested
+"""Inputs of the engine that do not come from the station."""
+
+EngineInput = DomainEvent | ExternalTrigger
+"""Everything ``DiagnosticsEngine.observe`` accepts."""

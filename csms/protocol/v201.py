@@ -356,13 +356,16 @@ class Station201(StationConnection, LibraryChargePoint):
             return await self._send_command(
                 call.GetBaseReport(request_id=_request_id(), report_base="ConfigurationInventory")
             )
+        # Playbooks list keys for both versions: 1.6 names (no '.') are not 2.0.1 variables.
         data = []
         for key in keys:
             parsed = _parse_key(key)
-            if parsed is None:
-                return refused("GetVariables", f"'{key}' is not Component[evse].Variable")
-            component, variable = parsed
-            data.append(dt.GetVariableDataType(component=component, variable=variable))
+            if parsed is not None:
+                component, variable = parsed
+                data.append(dt.GetVariableDataType(component=component, variable=variable))
+        if not data:
+            return refused("GetVariables", "no key is Component[evse].Variable: "
+                           + ", ".join(keys))
         return await self._send_command(call.GetVariables(get_variable_data=data),
                                         status_key=None)
 

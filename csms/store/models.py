@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
     text,
@@ -225,3 +226,35 @@ class ConnectionLogEntry(Base):
     remote_address: Mapped[str | None] = mapped_column(StationText())
     detail: Mapped[str | None] = mapped_column(StationText())
     """Why it disconnected or was refused."""
+
+
+class EngineStateRecord(Base):
+    """The diagnostics engine's persisted state, one row per node (write-ahead of commands)."""
+
+    __tablename__ = "engine_state"
+
+    node: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(Text())
+    """``EngineState.to_json()``."""
+    updated_at: Mapped[datetime]
+
+
+class TicketRecord(Base):
+    """A field-service ticket as the engine last produced it, for queries and the API.
+
+    ``data`` is the whole ticket (evidence, steps, SLA deadlines), encoded by
+    :mod:`diagnostics.serde`; the other columns are copies for filtering.
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index(None, "station_id", "opened_at"), Index(None, "status"))
+
+    ticket_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH))
+    connector: Mapped[int] = mapped_column(Integer)
+    fault_class: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(8))
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]

@@ -42,10 +42,12 @@ from csms.store.models import (
     STATION_ID_MAX_LENGTH,
     ConnectionLogEntry,
     Connector,
+    EngineStateRecord,
     MeterReading,
     Station,
     StationEventRecord,
     StatusHistory,
+    TicketRecord,
     Transaction,
 )
 from csms.store.types import as_utc
@@ -316,6 +318,67 @@ class Store:
                     ],
                 )
             return len(ids)
+
+    # ------------------------------------------------------------ diagnostics
+
+    async def load_engine_state(self, node: str) -> str | None:
+        """The diagnostics engine state saved by ``node``, as JSON, if any."""
+        async with self.db.read_session() as session:
+            record = await session.get(EngineStateRecord, node)
+            return record.state if record is not None else None
+
+    async def save_engine_state(self, node: str, state: str) -> None:
+        """Replace ``node``'s engine state (called before the commands it decided are sent)."""
+        now = _now()
+        async with self.db.write_session() as session:
+            stmt = self._insert(EngineStateRecord).values(node=node, state=state, updated_at=now)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[EngineStateRecord.node],
+                    set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
+                )
+            )
+
+    async def save_ticket(
+        self,
+        *,
+        ticket_id: str,
+        station_id: str,
+        connector: int,
+        fault_class: str,
+        status: str,
+        priority: str,
+        opened_at: datetime,
+        updated_at: datetime,
+        data: dict[str, Any],
+    ) -> None:
+        """Insert or update one ticket as the engine produced it."""
+        values = {
+            "ticket_id": ticket_id, "station_id": station_id, "connector": connector,
+            "fault_class": fault_class, "status": status, "priority": priority,
+            "opened_at": as_utc(opened_at), "updated_at": as_utc(updated_at), "data": data,
+        }
+        async with self.db.write_session() as session:
+            stmt = self._insert(TicketRecord).values(**values)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[TicketRecord.ticket_id],
+                    set_={k: stmt.excluded[k] for k in values if k != "ticket_id"},
+                )
+            )
+
+    async def tickets(
+        self, station_id: str | None = None, *, status: str | None = None, limit: int = 100
+    ) -> list[TicketRecord]:
+        """Tickets, newest first, optionally of one station and one status."""
+        query = select(TicketRecord)
+        if station_id is not None:
+            query = query.where(TicketRecord.station_id == station_id)
+        if status is not None:
+            query = query.where(TicketRecord.status == status)
+        query = query.order_by(TicketRecord.opened_at.desc()).limit(limit)
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
 
     # ------------------------------------------------------------ credentials
 

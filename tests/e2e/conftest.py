@@ -11,6 +11,7 @@ import pytest
 from csms.app import CentralSystem
 from csms.settings import (
     DatabaseSettings,
+    DiagnosticsSettings,
     HttpSettings,
     LoggingSettings,
     OcppSettings,
@@ -27,11 +28,17 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
     """Start central systems on loopback port 0 over the test database (both backends).
 
     Keyword arguments override ``ocpp`` settings (short call timeout by default);
-    ``logging`` replaces the logging settings.
+    ``logging`` replaces the logging settings; ``diagnostics_time_scale`` shrinks every wait
+    of the diagnostics engine.
     """
     started: list[CentralSystem] = []
 
-    async def factory(*, logging: LoggingSettings | None = None, **ocpp: Any) -> CentralSystem:
+    async def factory(
+        *,
+        logging: LoggingSettings | None = None,
+        diagnostics_time_scale: float = 1.0,
+        **ocpp: Any,
+    ) -> CentralSystem:
         options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "call_timeout": 2.0}
         options.update(ocpp)
         settings = Settings(
@@ -41,6 +48,7 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
             ocpp=OcppSettings(**options),
             http=HttpSettings(host="127.0.0.1", port=0),
             uploads=UploadSettings(ftp_host="127.0.0.1", ftp_port=0),
+            diagnostics=DiagnosticsSettings(time_scale=diagnostics_time_scale),
             database=DatabaseSettings(
                 url=database.url.render_as_string(hide_password=False), auto_migrate=False
             ),

@@ -34,8 +34,11 @@ def console_script(name: str) -> list[str]:
 class ServerProcess:
     """``csms serve`` on loopback with its own ports, data folder and database URL."""
 
-    def __init__(self, database_url: str, data_dir: Path, *extra: str) -> None:
+    def __init__(
+        self, database_url: str, data_dir: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.database_url = database_url
+        self.env = env or {}
         self.data_dir = data_dir
         self.ocpp_port = free_port()
         self.http_port = free_port()
@@ -71,7 +74,8 @@ class ServerProcess:
              "--database-url", self.database_url, "--data-dir", str(self.data_dir),
              "--log-format", "json", *self.extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
-            env={k: v for k, v in os.environ.items() if not k.startswith("CSMS_")},
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("CSMS_")},
+                 **self.env},
         )
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 15.0) -> int:

@@ -17,6 +17,8 @@ from csms.store import Base, Database, alembic_config, head_revision, upgrade
 from csms.store.database import SQLITE_BUSY_TIMEOUT_MS
 
 TABLES = {
+    "engine_state",
+    "tickets",
     "stations",
     "connectors",
     "status_history",
@@ -35,7 +37,7 @@ async def test_upgrade_from_empty_and_back(empty_database_url: str) -> None:
     async with Database(empty_database_url) as db:
         assert await db.current_revision() is None
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0001"
+        assert await db.current_revision() == head_revision() == "0002"
         async with db.engine.connect() as connection:
             assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
 

@@ -1,0 +1,237 @@
+"""The asyncio pump around the pure diagnostics engine (like websockets' asyncio layer).
+
+Events from the stations (after they are stored), command outcomes, analysed logs and timer
+ticks go into one queue; a single task feeds them to :class:`DiagnosticsEngine` in order and
+performs the actions it returns. Before performing any action the engine's snapshot is saved
+(write-ahead): after a crash the restored engine knows which commands it already decided, and
+never sends one twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from csms.logs import get_logger
+from csms.protocol.common import utc_now
+from csms.store import Store
+from csms.uploads.registry import UploadedLog
+from csms.uploads.service import Uploads
+from diagnostics import (
+    DiagnosticsEngine,
+    EngineState,
+    OpenTicket,
+    ResolveTicket,
+    RunChanged,
+    RunView,
+    SendCommand,
+    SignatureSet,
+    StationInfo,
+    Ticket,
+    UpdateTicket,
+)
+from diagnostics.actions import Action
+from diagnostics.commands import CommandOutcome, StationCommand
+from diagnostics.events import DomainEvent, EngineInput, StationConnected
+from diagnostics.serde import encode
+
+log = get_logger("csms.automation")
+
+Execute = Callable[[str, StationCommand], Awaitable[CommandOutcome]]
+
+#: Longest wait between two engine ticks (the engine also says when it needs one).
+MAX_TICK = 1.0
+#: Finished runs kept in memory for tests, logs and (later) the API.
+FINISHED_RUNS_KEPT = 1000
+#: Largest log read for signature matching.
+MAX_LOG_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    command_id: str
+    outcome: CommandOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class _LogAnalysed:
+    upload: UploadedLog
+    findings: list[Any]
+
+
+class DiagnosticsRunner:
+    """Drives one engine for this node: events in, commands out, state persisted."""
+
+    def __init__(
+        self,
+        engine_factory: Callable[[EngineState | None], DiagnosticsEngine],
+        store: Store,
+        execute: Execute,
+        uploads: Uploads,
+        signatures: SignatureSet,
+        node: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._factory = engine_factory
+        self.store = store
+        self._execute = execute
+        self.uploads = uploads
+        self.signatures = signatures
+        self.node = node
+        self._clock = clock
+        self.engine: DiagnosticsEngine | None = None
+        self._queue: asyncio.Queue[EngineInput | _Finished | _LogAnalysed | None] = (
+            asyncio.Queue()
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pump: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._remove_listener: Callable[[], None] | None = None
+        #: Runs that ended, newest last (bounded): what was fixed, cleared or ticketed.
+        self.finished_runs: deque[RunView] = deque(maxlen=FINISHED_RUNS_KEPT)
+
+    async def start(self) -> None:
+        """Restore the engine from its saved state and start the pump and the ticker."""
+        saved = await self.store.load_engine_state(self.node)
+        state = EngineState.from_json(saved) if saved else None
+        self.engine = self._factory(state)
+        if state is not None:
+            log.info("diagnostics_resumed", runs=len(self.engine.runs()))
+        self._remove_listener = self.uploads.registry.add_listener(self._on_upload)
+        self._pump = asyncio.create_task(self._run(), name="diagnostics-pump")
+        self._ticker = asyncio.create_task(self._tick(), name="diagnostics-tick")
+
+    async def stop(self) -> None:
+        """Stop feeding the engine; commands in flight are abandoned (resumed on restart)."""
+        if self._remove_listener is not None:
+            self._remove_listener()
+        for task in (self._ticker, self._pump, *self._tasks):
+            if task is not None:
+                task.cancel()
+        for task in (self._ticker, self._pump, *self._tasks):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def observe(self, event: EngineInput) -> None:
+        """Queue one event (station event after it is stored, or an external trigger)."""
+        self._queue.put_nowait(event)
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await self._feed(item)
+            except Exception:
+                log.exception("diagnostics_input_failed", item=type(item).__name__)
+
+    async def _feed(self, item: EngineInput | _Finished | _LogAnalysed | None) -> None:
+        engine = self.engine
+        assert engine is not None
+        now = self._clock()
+        if item is None:
+            actions = engine.tick(now)
+        elif isinstance(item, _Finished):
+            actions = engine.command_finished(item.command_id, item.outcome, now)
+        elif isinstance(item, _LogAnalysed):
+            upload = item.upload
+            actions = engine.log_analysed(upload.station_id, upload.request_id, item.findings,
+                                          str(upload.path), now)
+        else:
+            if isinstance(item, StationConnected):
+                await self._load_station_info(engine, item.station_id)
+            actions = engine.observe(item, now)
+        if actions:
+            await self.store.save_engine_state(self.node, engine.snapshot().to_json())
+            for action in actions:
+                await self._perform(action)
+
+    async def _load_station_info(self, engine: DiagnosticsEngine, station_id: str) -> None:
+        """Site, owner and location for the station's tickets and SLA policy."""
+        station = await self.store.get_station(station_id)
+        if station is not None:
+            engine.set_station_info(StationInfo(
+                station_id=station_id, site=station.site, owner=station.owner,
+                location=station.location,
+            ))
+
+    async def _perform(self, action: Action) -> None:
+        match action:
+            case SendCommand(command_id=command_id, station_id=station_id, command=command):
+                log.info("diagnostics_command", charger_id=station_id, command_id=command_id,
+                         command=type(command).__name__)
+                self._spawn(self._send(command_id, station_id, command))
+            case OpenTicket(ticket=ticket) | UpdateTicket(ticket=ticket) | ResolveTicket(
+                ticket=ticket
+            ):
+                log.info("ticket_" + type(action).__name__.removesuffix("Ticket").lower(),
+                         charger_id=ticket.station_id, ticket_id=ticket.ticket_id,
+                         priority=str(ticket.priority), status=str(ticket.status))
+                await self._save_ticket(ticket)
+            case RunChanged(run=run):
+                if run.outcome is not None:
+                    self.finished_runs.append(run)
+                log.info("diagnostics_run", charger_id=run.station_id, run_id=run.run_id,
+                         phase=str(run.phase), step=run.current_step, outcome=run.outcome)
+
+    async def _send(self, command_id: str, station_id: str, command: StationCommand) -> None:
+        outcome = await self._execute(station_id, command)
+        self._queue.put_nowait(_Finished(command_id, outcome))
+
+    async def _save_ticket(self, ticket: Ticket) -> None:
+        await self.store.save_ticket(
+            ticket_id=ticket.ticket_id, station_id=ticket.station_id,
+            connector=ticket.connector, fault_class=ticket.fault_class,
+            status=str(ticket.status), priority=str(ticket.priority),
+            opened_at=ticket.opened_at, updated_at=ticket.updated_at,
+            data=encode(Ticket, ticket),
+        )
+
+    async def _on_upload(self, upload: UploadedLog) -> None:
+        text = await asyncio.to_thread(_read_text, upload.path)
+        findings = self.signatures.match(text)
+        self._queue.put_nowait(_LogAnalysed(upload, findings))
+
+    async def _tick(self) -> None:
+        while True:
+            engine = self.engine
+            delay = MAX_TICK
+            deadline = engine.next_deadline() if engine is not None else None
+            if deadline is not None:
+                delay = min(MAX_TICK, max(0.0, (deadline - self._clock()).total_seconds()))
+            await asyncio.sleep(delay)
+            self._queue.put_nowait(None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _read_text(path: Path) -> str:
+    with path.open("rb") as handle:
+        return handle.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
+
+
+class RecordingBackend:
+    """The adapters' backend: store the event, then hand it to the diagnostics runner."""
+
+    def __init__(self, store: Store, runner: DiagnosticsRunner | None) -> None:
+        self.store = store
+        self.runner = runner
+
+    async def record(self, event: DomainEvent) -> None:
+        """Store first (the station's answer waits for it), then feed the engine."""
+        await self.store.record(event)
+        if self.runner is not None:
+            self.runner.observe(event)
+
+    async def begin_local_transaction(self, **fields: Any) -> int:
+        """OCPP 1.6 transaction ids come from the database."""
+        return await self.store.begin_local_transaction(**fields)

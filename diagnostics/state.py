@@ -1,0 +1,214 @@
+"""The engine's persisted state: everything needed to resume after a restart.
+
+The engine mutates these dataclasses in place; ``DiagnosticsEngine.snapshot()`` hands out a
+deep copy. :meth:`EngineState.to_json` / :meth:`EngineState.from_json` persist it; timers are
+not stored, they are recomputed from the deadlines on restore.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from diagnostics.events import ConnectorStatus
+from diagnostics.exceptions import StateError
+from diagnostics.model import (
+    DriverReport,
+    FindingRecord,
+    StationInfo,
+    StepRecord,
+    TimelineEntry,
+)
+from diagnostics.playbooks import Detection, Step
+from diagnostics.tickets import Ticket, TicketReason
+
+STATE_VERSION = 1
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    """Last known state of one connector (1.6 connector / 2.0.1 EVSE)."""
+
+    status: ConnectorStatus = ConnectorStatus.UNKNOWN
+    error_code: str | None = None
+    since: datetime | None = None
+    connector_id: int | None = None
+    """2.0.1: the connector id within the EVSE, for UnlockConnector."""
+    preparing_since: datetime | None = None
+    failed_sessions: list[datetime] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SessionState:
+    """A charging session the engine believes is live."""
+
+    point: int
+    started_at: datetime
+    meter_start_wh: float | None = None
+    meter_last_wh: float | None = None
+
+
+@dataclass(slots=True)
+class StationState:
+    """What the engine knows about one station."""
+
+    station_id: str
+    connected: bool = True
+    v2: bool = False
+    last_seen: datetime | None = None
+    connected_at: datetime | None = None
+    disconnected_at: datetime | None = None
+    last_boot: datetime | None = None
+    boots: list[datetime] = field(default_factory=list)
+    """Unexpected boots within the boot-loop window."""
+    resets: list[datetime] = field(default_factory=list)
+    """Remote resets sent within the budget window."""
+    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    sessions: dict[str, SessionState] = field(default_factory=dict)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    info: StationInfo | None = None
+    reset_owner: str | None = None
+    """The run whose reset is in flight (one reset at a time per station)."""
+    last_log_request: int | None = None
+    run_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunState:
+    """One diagnosis-and-remediation run for one fault key (station, connector, fault class)."""
+
+    run_id: str
+    station_id: str
+    point: int
+    fault_class: str
+    detection: Detection
+    phase: str
+    started_at: datetime
+    updated_at: datetime
+    plan: list[Step]
+    step_index: int = 0
+    commands_sent: int = 0
+    grace_until: datetime | None = None
+    pending_command: str | None = None
+    command_deadline: datetime | None = None
+    verify_deadline: datetime | None = None
+    expect_boot: bool = False
+    boot_seen: bool = False
+    healthy_since: datetime | None = None
+    status_clears: bool = False
+    """2.0.1 problem runs: a plain Available clears them only after Faulted or a boot."""
+    from_code: bool = False
+    """1.6 error-code run: any status with NoError clears it."""
+    wait_until: datetime | None = None
+    wait_reason: str | None = None
+    log_request_id: int | None = None
+    log_status: str | None = None
+    log_analysed: bool = False
+    steps: list[StepRecord] = field(default_factory=list)
+    findings: list[FindingRecord] = field(default_factory=list)
+    reports: list[DriverReport] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    vendor_codes: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    ticket_id: str | None = None
+    ticket_base: list[int] = field(default_factory=list)
+    """Steps, findings and reports the ticket already held when this run joined it."""
+    category: str | None = None
+    """Driver report category of a driver-report run."""
+    escalation: TicketReason | None = None
+    safety: bool = False
+    outcome: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The fault key: one run and one open ticket per key."""
+        return fault_key(self.station_id, self.point, self.fault_class)
+
+
+def fault_key(station_id: str, point: int, fault_class: str) -> str:
+    """``station|connector|fault class``."""
+    return f"{station_id}|{point}|{fault_class}"
+
+
+@dataclass(slots=True)
+class PendingCommand:
+    """A command sent whose outcome has not come yet."""
+
+    run_id: str
+    sent_at: datetime
+
+
+@dataclass(slots=True)
+class FixRecord:
+    """The last time a fault key was fixed remotely or resolved (for flapping)."""
+
+    at: datetime
+    run_id: str
+    how: str
+    steps: list[StepRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class LogRequestRef:
+    """Which run (and ticket) a log request belongs to, for late findings."""
+
+    run_id: str
+    station_id: str
+    ticket_id: str | None = None
+
+
+@dataclass(slots=True)
+class EngineState:
+    """The whole persisted state."""
+
+    version: int = STATE_VERSION
+    seq: int = 0
+    request_seq: int = 0
+    stations: dict[str, StationState] = field(default_factory=dict)
+    runs: dict[str, RunState] = field(default_factory=dict)
+    run_by_key: dict[str, str] = field(default_factory=dict)
+    pending: dict[str, PendingCommand] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    ticket_by_key: dict[str, str] = field(default_factory=dict)
+    fixes: dict[str, FixRecord] = field(default_factory=dict)
+    occurrences: dict[str, list[datetime]] = field(default_factory=dict)
+    log_requests: dict[int, LogRequestRef] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form."""
+        from diagnostics.serde import encode
+
+        data = encode(EngineState, self)
+        assert isinstance(data, dict)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EngineState:
+        """Inverse of :meth:`to_dict`; :class:`StateError` when unreadable."""
+        from diagnostics.serde import decode
+
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != STATE_VERSION:
+            raise StateError(f"engine state version {version!r}, expected {STATE_VERSION}")
+        try:
+            state = decode(EngineState, data)
+        except (KeyError, TypeError, ValueError) as error:
+            raise StateError(f"unreadable engine state: {error}") from error
+        assert isinstance(state, EngineState)
+        return state
+
+    def to_json(self) -> str:
+        """The state as a JSON document."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> EngineState:
+        """Inverse of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise StateError(f"engine state is not JSON: {error}") from error
+        return cls.from_dict(data)

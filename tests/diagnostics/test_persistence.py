@@ -1,0 +1,121 @@
+"""Snapshot and restore: kill the engine mid-ladder, resume, nothing twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from diagnostics import EngineState, StateError, StationInfo
+from diagnostics.commands import HardReset, OutcomeStatus, SoftReset
+from diagnostics.model import StepResult
+from tests.diagnostics.harness import Harness
+
+
+def internal_error_at_soft_reset() -> Harness:
+    h = Harness()
+    h.engine.set_station_info(StationInfo("CP1", site="S", owner="O"))
+    h.online()
+    h.fault(1, "InternalError")
+    h.advance(minutes=5)
+    h.complete_diagnosis()
+    assert isinstance(h.last().command, SoftReset)
+    return h
+
+
+def test_command_in_flight_at_restart_is_a_timeout_never_resent() -> None:
+    h = internal_error_at_soft_reset()
+    soft = h.last()
+    h.restart()
+    h.advance(seconds=1)
+    assert isinstance(h.last().command, HardReset)
+    assert [type(s.command) for s in h.sent].count(SoftReset) == 1
+    step = h.engine.runs()[0].steps[-2]
+    assert (step.action, step.result) == ("soft_reset", StepResult.FAILED)
+    assert step.detail == "the engine restarted before the outcome arrived"
+    # the soft reset's outcome arriving after the restart is ignored
+    h.finish(soft)
+    assert isinstance(h.last().command, HardReset)
+    ids = [s.command_id for s in h.sent]
+    assert len(ids) == len(set(ids))
+
+
+def test_restart_during_verification_continues_it() -> None:
+    h = internal_error_at_soft_reset()
+    h.finish()
+    h.disconnect()
+    h.restart()
+    h.advance(seconds=30)
+    h.connect()
+    h.boot()
+    h.status(1, "Available")
+    h.status(2, "Available")
+    h.restart()
+    h.advance(minutes=2)
+    [run] = h.finished()
+    assert run.outcome == "fixed"
+    assert h.commands().count("SoftReset") == 1
+
+
+def test_restart_during_grace_keeps_the_timer() -> None:
+    h = Harness()
+    h.online()
+    h.fault(1, "InternalError")
+    h.advance(minutes=2)
+    h.restart()
+    h.advance(minutes=2)
+    assert h.sent == []
+    h.advance(minutes=1)
+    assert h.commands() == ["TriggerMessage"]
+
+
+def test_no_second_ticket_after_restart() -> None:
+    h = internal_error_at_soft_reset()
+    h.finish(status=OutcomeStatus.REJECTED)
+    h.finish(status=OutcomeStatus.REJECTED)
+    assert len(h.opened) == 1
+    h.restart()
+    h.fault(1, "InternalError")
+    h.advance(hours=1)
+    h.restart()
+    h.fault(1, "InternalError")
+    h.advance(hours=1)
+    assert len(h.opened) == 1
+    assert len(h.engine.tickets()) == 1
+    h.status(1, "Available")
+    h.advance(minutes=2)
+    assert len(h.resolved) == 1
+
+
+def test_restart_does_not_probe_every_station_at_once() -> None:
+    h = Harness()
+    h.online()
+    h.advance(minutes=10)  # last heartbeat at 5 min: silent from 20 min on
+    h.restart()
+    h.tick()
+    h.advance(minutes=12, quiet=True)
+    assert h.sent == []  # the silence clock restarted with the engine (at 10 min)
+    h.advance(minutes=3, quiet=True)
+    assert h.commands() == ["TriggerMessage"]
+
+
+def test_state_round_trips_through_json() -> None:
+    h = internal_error_at_soft_reset()
+    h.driver("wont_start", 2, "R1")
+    state = h.engine.snapshot()
+    text = state.to_json()
+    again = EngineState.from_json(text)
+    assert again.to_dict() == state.to_dict()
+    assert json.loads(text)["version"] == 1
+    # a snapshot is a copy: later engine changes do not leak into it
+    h.advance(hours=1)
+    assert EngineState.from_json(text).to_dict() == state.to_dict()
+
+
+def test_unreadable_state_raises_state_error() -> None:
+    with pytest.raises(StateError):
+        EngineState.from_json("{")
+    with pytest.raises(StateError):
+        EngineState.from_json('{"version": 99}')
+    with pytest.raises(StateError):
+        EngineState.from_json('{"version": 1, "stations": {"x": {"station_id": 3, "boots": 1}}}')
