@@ -29,6 +29,7 @@ from diagnostics.commands import (
     GetConfiguration,
     HardReset,
     LogKind,
+    OutcomeStatus,
     RemoteStart,
     RemoteStop,
     RequestLog,
@@ -69,6 +70,7 @@ class Station16(StationConnection, LibraryChargePoint):
     """A connected OCPP 1.6J charge point."""
 
     #: Use the security extension's GetLog for diagnostics logs instead of GetDiagnostics.
+    #: Set once the station shows it speaks the extension (it sent one of its messages).
     prefer_get_log = False
 
     # ---- charger to CSMS -------------------------------------------------------------
@@ -241,6 +243,7 @@ class Station16(StationConnection, LibraryChargePoint):
         self, status: str, request_id: int | None = None, **kwargs: Any
     ) -> call_result.LogStatusNotification:
         """Security extension §4.6: GetLog upload progress."""
+        self.prefer_get_log = True
         await self.backend.record(
             LogUploadProgress(station_id=self.id, at=utc_now(),
                               status=LogUploadStatus.parse(status), raw_status=status,
@@ -262,6 +265,7 @@ class Station16(StationConnection, LibraryChargePoint):
         self, status: str, request_id: int | None = None, **kwargs: Any
     ) -> call_result.SignedFirmwareStatusNotification:
         """Security extension §4.8: signed firmware update progress."""
+        self.prefer_get_log = True
         await self.backend.record(FirmwareProgress(station_id=self.id, at=utc_now(),
                                                    status=status, request_id=request_id))
         return call_result.SignedFirmwareStatusNotification()
@@ -271,6 +275,7 @@ class Station16(StationConnection, LibraryChargePoint):
         self, type: str, timestamp: str, **kwargs: Any
     ) -> call_result.SecurityEventNotification:
         """Security extension §4.5: security events are kept for the audit trail."""
+        self.prefer_get_log = True
         await self.backend.record(
             SecurityEventReceived(station_id=self.id, at=utc_now(), kind=type,
                                   tech_info=kwargs.get("tech_info"),
@@ -328,7 +333,7 @@ class Station16(StationConnection, LibraryChargePoint):
         since = iso(command.since) if command.since else None
         until = iso(command.until) if command.until else None
         if command.kind is LogKind.SECURITY or self.prefer_get_log:
-            return await self._send_command(
+            outcome = await self._send_command(
                 call.GetLog(
                     log={"remote_location": command.location, "oldest_timestamp": since,
                          "latest_timestamp": until},
@@ -338,6 +343,11 @@ class Station16(StationConnection, LibraryChargePoint):
                     retry_interval=command.retry_interval,
                 )
             )
+            if command.kind is LogKind.SECURITY or outcome.status is not (
+                OutcomeStatus.NOT_SUPPORTED
+            ):
+                return outcome
+            self.prefer_get_log = False  # the extension is not there after all
         outcome = await self._send_command(
             call.GetDiagnostics(
                 location=command.location,

@@ -175,3 +175,20 @@ async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-un
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_16_security_extension_station_gets_get_log(central: CentralSystem) -> None:
+    """A 1.6 station that speaks the security extension gets GetLog for its diagnostics;
+    one that does not gets GetDiagnostics."""
+    async with Station16("SECEXT-16", central.ocpp_url) as station:
+        first = await central.execute("SECEXT-16", RequestLog(location="ftp://127.0.0.1:1/",
+                                                              request_id=1))
+        await station.call_action("SecurityEventNotification", {
+            "type": "FirmwareUpdated", "timestamp": "2026-11-21T10:00:00Z"})
+        second = await central.execute("SECEXT-16", RequestLog(location="ftp://127.0.0.1:1/",
+                                                               request_id=2))
+        assert first.action == "GetDiagnostics" and second.action == "GetLog"
+        actions = [c.action for c in station.received if c.action in {"GetDiagnostics",
+                                                                        "GetLog"}]
+        assert actions == ["GetDiagnostics", "GetLog"]
+        assert station.received[-1].payload["requestId"] == 2
