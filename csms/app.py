@@ -116,7 +116,7 @@ class CentralSystem:
         if self.diagnostics is not None:
             await self.diagnostics.start()
         await self.ocpp.start()
-        log.info("http_listening", url=f"http://{self.settings.http.host}:{self.http.port}",
+        log.info("csms_ready", http=f"http://{self.settings.http.host}:{self.http.port}",
                  ftp_port=self.ftp.port if self.ftp else None)
 
     async def stop(self) -> None:
