@@ -25,11 +25,9 @@ from diagnostics.commands import (
     TriggerMessage,
     UnlockConnector,
 )
-from simulators import Behaviour, Station16, Station201
-from simulators.base import StationBase
+from simulators import Behaviour, Station16
 from tests.e2e.conftest import MakeCentral
-
-STATIONS: dict[str, type[StationBase]] = {"1.6": Station16, "2.0.1": Station201}
+from tests.e2e.helpers import STATIONS, until
 
 #: command -> (1.6 action, 2.0.1 action)
 COMMANDS: list[tuple[StationCommand, str, str]] = [
@@ -79,9 +77,9 @@ async def test_reset_payloads_follow_the_version(central: CentralSystem, version
     station_id = f"RESET-{version}"
     async with STATIONS[version](station_id, central.ocpp_url) as station:
         assert (await central.execute(station_id, SoftReset())).ok
-        await _until(lambda: station.boot_count >= 2)
+        await until(lambda: station.boot_count >= 2)
         assert (await central.execute(station_id, HardReset())).ok
-        await _until(lambda: station.boot_count >= 3)
+        await until(lambda: station.boot_count >= 3)
         types = [c.payload["type"] for c in station.received if c.action == "Reset"]
         assert types == (["Soft", "Hard"] if version == "1.6" else ["OnIdle", "Immediate"])
     stored = await central.store.get_station(station_id)
@@ -123,7 +121,7 @@ async def test_offline_station(central: CentralSystem, version: str) -> None:
     station = STATIONS[version](station_id, central.ocpp_url)
     await station.start()
     await station.stop()
-    await _until(lambda: station_id not in central.registry)
+    await until(lambda: station_id not in central.registry)
     assert (await central.execute(station_id, ClearCache())).status is OutcomeStatus.OFFLINE
 
 
@@ -136,7 +134,7 @@ async def test_log_notification_before_call_result(central: CentralSystem, versi
             station_id, RequestLog(location="http://127.0.0.1:1/upload", request_id=42,
                                    since=datetime(2026, 11, 20, tzinfo=UTC)))
         assert outcome.ok, outcome
-        await _until(lambda: len(station.sent) > 0)
+        await until(lambda: len(station.sent) > 0)
         await asyncio.sleep(0.3)
     events = await central.store.events(station_id, kind="LogStatus")
     statuses = [e.detail.get("raw_status") for e in reversed(events)]  # newest first
@@ -153,7 +151,7 @@ async def test_remote_stop_of_a_running_session(central: CentralSystem, version:
         (transaction,) = await central.store.transactions(station_id)
         outcome = await central.execute(station_id, RemoteStop(transaction.transaction_id))
         assert outcome.ok, outcome
-        await _until(lambda: not station.sessions)
+        await until(lambda: not station.sessions)
     (transaction,) = await central.store.transactions(station_id)
     assert transaction.stopped_at is not None
     assert transaction.id_token == "TAG-9"
@@ -169,12 +167,6 @@ async def test_remote_stop_with_a_non_integer_id_is_refused_for_16(
         assert outcome.status is OutcomeStatus.REJECTED
         assert not [c for c in station.received if c.action == "RemoteStopTransaction"]
 
-
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_16_security_extension_station_gets_get_log(central: CentralSystem) -> None:

@@ -6,16 +6,14 @@ checked by ``test_scenario_table.py``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
 from csms.app import CentralSystem
-from simulators import Station16, Station201
 from simulators.base import StationBase
 from tests.e2e.conftest import MakeCentral
+from tests.e2e.helpers import STATIONS, until
 
-STATIONS: dict[str, type[StationBase]] = {"1.6": Station16, "2.0.1": Station201}
 #: Production minutes become fractions of a second (grace 5 min -> 1.2 s).
 TIME_SCALE = 0.004
 
@@ -30,12 +28,6 @@ def _actions(station: StationBase) -> list[str]:
             names.append(command.action)
     return names
 
-
-async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def _outcomes(central: CentralSystem, station_id: str) -> list[str | None]:
@@ -54,7 +46,7 @@ async def test_never_fixed_opens_exactly_one_ticket_with_evidence(
 ) -> None:
     station_id = f"NEVER-{version}"
     async with STATIONS[version](station_id, ladder.ocpp_url, scenario="never-fixed") as station:
-        await _until(lambda: bool(_tickets(ladder, station_id)))
+        await until(lambda: bool(_tickets(ladder, station_id)), timeout=20)
         await asyncio.sleep(0.5)  # nothing more may happen
         received = _actions(station)
     soft, hard = ("Reset:Soft", "Reset:Hard") if version == "1.6" else (
@@ -77,7 +69,7 @@ async def test_safety_fault_is_never_reset_and_ticketed_p1(
 ) -> None:
     station_id = f"SAFE-{version}"
     async with STATIONS[version](station_id, ladder.ocpp_url, scenario="safety-fault") as station:
-        await _until(lambda: bool(_tickets(ladder, station_id)))
+        await until(lambda: bool(_tickets(ladder, station_id)), timeout=20)
         await asyncio.sleep(0.5)
         received = _actions(station)
     assert not [a for a in received if a.startswith("Reset")], received
@@ -97,7 +89,7 @@ async def test_fault_that_clears_in_the_grace_period_is_left_alone(
     station_id = f"SELF-{version}"
     async with STATIONS[version](station_id, ladder.ocpp_url, scenario="clears-by-itself",
                                  ) as station:
-        await _until(lambda: station.healed_by is not None)
+        await until(lambda: station.healed_by is not None, timeout=20)
         await asyncio.sleep(2.0)  # longer than the grace period
         received = _actions(station)
     assert not [a for a in received if a.startswith("Reset") or a == "UnlockConnector"]

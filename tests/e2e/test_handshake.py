@@ -10,6 +10,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from csms.app import CentralSystem
 from csms.security.passwords import hash_password
+from tests.e2e.helpers import until
 from tests.e2e.rawclient import BOOT_16, BOOT_201, basic_auth, call, open_raw
 
 
@@ -153,16 +154,10 @@ async def test_reconnect_replaces_the_old_session(central: CentralSystem) -> Non
         assert kinds == ["connected", "disconnected", "connected"]
     finally:
         await second.close()
-    await _until(lambda: "CP-RE" not in central.registry)
+    await until(lambda: "CP-RE" not in central.registry)
     station = await central.store.get_station("CP-RE")
     assert station is not None and not station.connected
 
-
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_server_answers_heartbeat_interval_from_settings(central: CentralSystem) -> None:

@@ -11,10 +11,8 @@ import pytest
 
 from csms.app import CentralSystem
 from diagnostics.commands import RequestLog
-from simulators import Station16, Station201
-from simulators.base import StationBase
-
-STATIONS: dict[str, type[StationBase]] = {"1.6": Station16, "2.0.1": Station201}
+from simulators import Station201
+from tests.e2e.helpers import STATIONS
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from csms.store import Database, Store
-from simulators import Station16, Station201
-from simulators.base import StationBase
+from tests.e2e.helpers import STATIONS
 from tests.e2e.process import ServerProcess
 
 pytestmark = pytest.mark.slow
-STATIONS: dict[str, type[StationBase]] = {"1.6": Station16, "2.0.1": Station201}
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
