@@ -4,7 +4,9 @@ A realistic mix for a fleet of stations (2 connectors each), built up front so o
 is timed: mostly heartbeats and meter values, status changes around sessions, transactions,
 now and then a fault (with its clear), a boot, a disconnect/reconnect. Commands the engine
 sends are answered (accepted) right away, and ``tick`` runs once per simulated second, as a
-server would drive it. Times are passed in: the simulated clock advances 50 ms per event.
+server would drive it. Times are passed in: the simulated clock advances so that every station
+sends a heartbeat about every 4 minutes (as with a 300 s heartbeat interval), whatever the
+fleet size.
 
 Run: ``PYTHONPATH=. python benchmarks/engine_throughput.py [--stations 2000] [--events 300000]``
 """
@@ -37,7 +39,8 @@ from diagnostics.events import (
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
-STEP = timedelta(milliseconds=50)
+HEARTBEAT_SHARE = 0.55
+HEARTBEAT_EVERY = 240.0  # seconds per station
 FAULTS = ["ConnectorLockFailure", "InternalError", "ReaderFailure", "HighTemperature",
           "EVCommunicationError", "OtherError"]
 
@@ -53,6 +56,7 @@ def status(station: str, at: datetime, connector: int, value: str,
 def build_events(stations: int, count: int, seed: int) -> list[EngineInput]:
     """A deterministic event stream of about ``count`` events."""
     rng = random.Random(seed)
+    step = timedelta(seconds=HEARTBEAT_EVERY * HEARTBEAT_SHARE / stations)
     events: list[EngineInput] = []
     at = T0
     ids = [f"CP{n:05d}" for n in range(stations)]
@@ -64,12 +68,12 @@ def build_events(stations: int, count: int, seed: int) -> list[EngineInput]:
     sessions: dict[tuple[str, int], tuple[str, float]] = {}
     tx = 0
     while len(events) < count:
-        at += STEP
+        at += step
         station = rng.choice(ids)
         connector = rng.choice((1, 2))
         roll = rng.random()
         key = (station, connector)
-        if roll < 0.55:
+        if roll < HEARTBEAT_SHARE:
             events.append(HeartbeatReceived(station_id=station, at=at))
         elif roll < 0.80:
             if key in sessions:

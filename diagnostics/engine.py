@@ -150,6 +150,7 @@ _MAX_FINDINGS = 50
 _MAX_REPORTS = 50
 _MAX_CODES = 20
 _MAX_LOG_REFS = 10_000
+_PRUNE_AT = 10_000
 _TICKET_TIMELINE = 50
 _ZERO = timedelta(0)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -221,6 +222,7 @@ class DiagnosticsEngine:
         self._dirty: dict[str, RunState] = {}
         self._later: list[RunState] = []
         self._seen: dict[str, tuple[object, ...]] = {}
+        self._prune_at = _PRUNE_AT
         self._out: list[Action] = []
         self._now: datetime = _EPOCH
         self._resume_pending = state is not None
@@ -997,7 +999,7 @@ class DiagnosticsEngine:
         occurrences = [t for t in self._s.occurrences.get(key, ()) if t > now - window]
         occurrences.append(now)
         self._s.occurrences[key] = occurrences
-        if len(self._s.occurrences) > 10_000:
+        if len(self._s.occurrences) > self._prune_at:
             self._prune_history()
         self._s.seq += 1
         run_id = f"{st.station_id}:{point}:{pb.name}:{now:%Y%m%dT%H%M%S}Z-{self._s.seq}"
@@ -1798,6 +1800,8 @@ class DiagnosticsEngine:
         self._s.fixes = {
             k: v for k, v in self._s.fixes.items() if v.at > now - self.timings.flap_window
         }
+        # amortised: the next prune when the table has doubled again
+        self._prune_at = max(_PRUNE_AT, 2 * len(self._s.occurrences))
 
     def _view(self, run: RunState) -> RunView:
         return RunView(
