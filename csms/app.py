@@ -12,6 +12,7 @@ import signal
 from types import TracebackType
 
 from csms.automation import DiagnosticsRunner, RecordingBackend
+from csms.bus import EventBus
 from csms.http.app import create_app
 from csms.http.server import HttpServer
 from csms.logs import get_logger
@@ -43,12 +44,14 @@ class CentralSystem:
         self.database = Database(settings.database_url)
         self.store = Store(self.database, node=settings.node_id)
         self.registry = SessionRegistry()
+        self.bus = EventBus()
+        """Operations events (status, faults, runs, tickets, reports, logs) to subscribers."""
         upload_config = UploadConfig(**settings.uploads.model_dump())
         self.uploads = Uploads.from_config(
             upload_config, settings.data_dir / "uploads", http_port=settings.http.port
         )
         self.diagnostics = self._diagnostics_runner() if settings.diagnostics.enabled else None
-        self.backend = RecordingBackend(self.store, self.diagnostics)
+        self.backend = RecordingBackend(self.store, self.diagnostics, self.bus)
         self.ocpp = OcppServer(
             settings.ocpp, self.store, self.registry, backend=self.backend,
             log_frames=settings.logging.frames,
@@ -84,6 +87,7 @@ class CentralSystem:
         return DiagnosticsRunner(
             engine, self.store, self.execute, uploads,
             load_signatures(resolve_path(config.signatures)), node=self.settings.node_id,
+            bus=self.bus,
         )
 
     @property

@@ -18,7 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from csms.bus import EventBus, Notice, Topic
 from csms.logs import get_logger
+from csms.notices import command_notice, run_notice, station_notice, ticket_notice
 from csms.protocol.common import utc_now
 from csms.store import Store
 from csms.uploads.registry import UploadedLog
@@ -27,6 +29,7 @@ from diagnostics import (
     DiagnosticsEngine,
     EngineState,
     OpenTicket,
+    OperatorDecision,
     ResolveTicket,
     RunChanged,
     RunView,
@@ -40,6 +43,7 @@ from diagnostics.actions import Action
 from diagnostics.commands import CommandOutcome, StationCommand
 from diagnostics.events import DomainEvent, EngineInput, StationConnected
 from diagnostics.serde import encode
+from diagnostics.tickets import TicketStatus
 
 log = get_logger("csms.automation")
 
@@ -65,6 +69,18 @@ class _LogAnalysed:
     findings: list[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Run ``fn(engine, now)`` in the pump (serialised with every other input); it returns
+    ``(value, actions)``: the actions are performed, the value goes to ``future``."""
+
+    fn: Callable[[DiagnosticsEngine, datetime], tuple[Any, list[Action]]]
+    future: asyncio.Future[Any]
+
+
+_Item = EngineInput | _Finished | _LogAnalysed | _Call | None
+
+
 class DiagnosticsRunner:
     """Drives one engine for this node: events in, commands out, state persisted."""
 
@@ -77,6 +93,7 @@ class DiagnosticsRunner:
         signatures: SignatureSet,
         node: str,
         clock: Callable[[], datetime] = utc_now,
+        bus: EventBus | None = None,
     ) -> None:
         self._factory = engine_factory
         self.store = store
@@ -85,10 +102,9 @@ class DiagnosticsRunner:
         self.signatures = signatures
         self.node = node
         self._clock = clock
+        self.bus = bus or EventBus()
         self.engine: DiagnosticsEngine | None = None
-        self._queue: asyncio.Queue[EngineInput | _Finished | _LogAnalysed | None] = (
-            asyncio.Queue()
-        )
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pump: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -123,6 +139,44 @@ class DiagnosticsRunner:
         """Queue one event (station event after it is stored, or an external trigger)."""
         self._queue.put_nowait(event)
 
+    async def call(
+        self, fn: Callable[[DiagnosticsEngine, datetime], tuple[Any, list[Action]]]
+    ) -> Any:
+        """Run ``fn(engine, now)`` in the pump, after the inputs queued before it; perform
+        the actions it returns (state saved first) and return its value (or raise its error)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Call(fn, future))
+        return await future
+
+    async def change_ticket(
+        self, ticket_id: str, status: TicketStatus, note: str | None, by: str
+    ) -> Ticket:
+        """Move a ticket through its lifecycle (acknowledge, dispatch, resolve, close, reopen).
+
+        Raises :class:`~diagnostics.exceptions.UnknownTicket` (closed or never open) and
+        :class:`~diagnostics.exceptions.InvalidTransition`.
+        """
+        def change(engine: DiagnosticsEngine, now: datetime) -> tuple[Any, list[Action]]:
+            actions = engine.ticket_status_changed(ticket_id, status, now, note, by)
+            updated = next(
+                a.ticket for a in actions
+                if isinstance(a, UpdateTicket) and a.ticket_id == ticket_id
+            )
+            return updated, actions
+
+        ticket: Ticket = await self.call(change)
+        return ticket
+
+    async def authorize(
+        self, station_id: str, command: StationCommand, by: str, force: bool
+    ) -> OperatorDecision:
+        """The engine's verdict on an operator's command (see ``operator_command``)."""
+        def decide(engine: DiagnosticsEngine, now: datetime) -> tuple[Any, list[Action]]:
+            return engine.operator_command(station_id, command, now, by=by, force=force), []
+
+        decision: OperatorDecision = await self.call(decide)
+        return decision
+
     async def _run(self) -> None:
         while True:
             item = await self._queue.get()
@@ -131,10 +185,24 @@ class DiagnosticsRunner:
             except Exception:
                 log.exception("diagnostics_input_failed", item=type(item).__name__)
 
-    async def _feed(self, item: EngineInput | _Finished | _LogAnalysed | None) -> None:
+    async def _feed(self, item: _Item) -> None:
         engine = self.engine
         assert engine is not None
         now = self._clock()
+        if isinstance(item, _Call):
+            try:
+                value, actions = item.fn(engine, now)
+            except Exception as exc:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+                return
+            if actions:
+                await self.store.save_engine_state(self.node, engine.snapshot().to_json())
+                for action in actions:
+                    await self._perform(action)
+            if not item.future.done():
+                item.future.set_result(value)
+            return
         if item is None:
             actions = engine.tick(now)
         elif isinstance(item, _Finished):
@@ -174,15 +242,33 @@ class DiagnosticsRunner:
                          charger_id=ticket.station_id, ticket_id=ticket.ticket_id,
                          priority=str(ticket.priority), status=str(ticket.status))
                 await self._save_ticket(ticket)
+                kind = {OpenTicket: "opened", ResolveTicket: "resolved"}.get(
+                    type(action), "updated")
+                note = action.note if isinstance(action, UpdateTicket) else None
+                self.bus.publish(ticket_notice(kind, ticket, note))
             case RunChanged(run=run):
                 if run.outcome is not None:
                     self.finished_runs.append(run)
+                await self._save_run(run)
+                self.bus.publish(run_notice(run))
                 log.info("diagnostics_run", charger_id=run.station_id, run_id=run.run_id,
                          phase=str(run.phase), step=run.current_step, outcome=run.outcome)
 
     async def _send(self, command_id: str, station_id: str, command: StationCommand) -> None:
         outcome = await self._execute(station_id, command)
         self._queue.put_nowait(_Finished(command_id, outcome))
+        run_id = command_id.rsplit(":", 2)[0]
+        self.bus.publish(command_notice(station_id, command, outcome, source="engine",
+                                        run_id=run_id))
+
+    async def _save_run(self, run: RunView) -> None:
+        await self.store.save_run(
+            run_id=run.run_id, station_id=run.station_id, connector=run.connector,
+            fault_class=run.fault_class, detection=run.detection, phase=str(run.phase),
+            current_step=run.current_step, outcome=run.outcome, ticket_id=run.ticket_id,
+            node=self.node, started_at=run.started_at, updated_at=run.updated_at,
+            data=encode(RunView, run),
+        )
 
     async def _save_ticket(self, ticket: Ticket) -> None:
         await self.store.save_ticket(
@@ -194,8 +280,21 @@ class DiagnosticsRunner:
         )
 
     async def _on_upload(self, upload: UploadedLog) -> None:
+        log_id = await self.store.save_log_file(
+            station_id=upload.station_id, request_id=upload.request_id,
+            protocol=str(upload.protocol), path=str(upload.path),
+            filename_as_sent=upload.filename_as_sent, size=upload.size, sha256=upload.sha256,
+            received_at=upload.received_at,
+        )
+        meta = {"log_id": log_id, "request_id": upload.request_id, "size": upload.size,
+                "protocol": str(upload.protocol)}
+        self.bus.publish(Notice(Topic.LOG, "uploaded", upload.station_id, meta))
         text = await asyncio.to_thread(_read_text, upload.path)
         findings = self.signatures.match(text)
+        encoded = [encode(type(f), f) for f in findings]
+        await self.store.set_log_findings(log_id, encoded)
+        self.bus.publish(Notice(Topic.LOG, "analysed", upload.station_id,
+                                {**meta, "findings": encoded}))
         self._queue.put_nowait(_LogAnalysed(upload, findings))
 
     async def _tick(self) -> None:
@@ -222,15 +321,23 @@ def _read_text(path: Path) -> str:
 class RecordingBackend:
     """The adapters' backend: store the event, then hand it to the diagnostics runner."""
 
-    def __init__(self, store: Store, runner: DiagnosticsRunner | None) -> None:
+    def __init__(
+        self, store: Store, runner: DiagnosticsRunner | None, bus: EventBus | None = None
+    ) -> None:
         self.store = store
         self.runner = runner
+        self.bus = bus or EventBus()
 
     async def record(self, event: DomainEvent) -> None:
-        """Store first (the station's answer waits for it), then feed the engine."""
+        """Store first (the station's answer waits for it), then feed the engine and tell
+        the subscribers (status, faults, connections, log progress)."""
         await self.store.record(event)
         if self.runner is not None:
             self.runner.observe(event)
+        if self.bus:
+            notice = station_notice(event)
+            if notice is not None:
+                self.bus.publish(notice)
 
     async def begin_local_transaction(self, **fields: Any) -> int:
         """OCPP 1.6 transaction ids come from the database."""

@@ -151,6 +151,68 @@ class LoggingSettings(BaseModel):
     """Log every OCPP frame at debug level (noisy; for troubleshooting a charger)."""
 
 
+class ApiSettings(BaseModel):
+    """The REST API under ``/api/v1`` and the driver report intake."""
+
+    model_config = {"extra": "forbid"}
+
+    reports_open: bool = True
+    """Driver reports may be filed without a token (rate limited per client address)."""
+    report_rate_limit: str = "10/minute"
+    """Reports per client address (``limits`` syntax: ``"10/minute"``, ``"100/hour"``)."""
+    report_max_photos: int = Field(4, ge=0)
+    report_max_photo_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    """Largest photo accepted (HTTP 413 above it); JPEG, PNG or WebP only."""
+
+
+class MqttSettings(BaseModel):
+    """Operations events published to an MQTT broker (off by default: no broker needed)."""
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    """Secret: environment only (``CSMS_MQTT__PASSWORD``)."""
+    client_id: str | None = None
+    """Default: ``csms-{node_id}``."""
+    topic_prefix: str = "csms"
+    qos: Literal[0, 1, 2] = 1
+    keepalive: int = Field(30, ge=5)
+    buffer_size: int = Field(100_000, ge=1)
+    """Events kept while the broker is away; beyond it the oldest are dropped (and counted)."""
+    reconnect_initial: float = Field(0.5, gt=0)
+    """Seconds before the first reconnect attempt; doubles up to ``reconnect_max``."""
+    reconnect_max: float = Field(30.0, gt=0)
+
+
+class WebhookSettings(BaseModel):
+    """Tickets pushed to a field-service system: a signed JSON POST per open and update."""
+
+    model_config = {"extra": "forbid"}
+
+    url: str | None = None
+    """Empty: no webhook."""
+    secret: SecretStr | None = None
+    """Secret: environment only (``CSMS_WEBHOOK__SECRET``); HMAC-SHA256 key of the signature."""
+    timeout: float = Field(10.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    """Failed deliveries after which a delivery is parked (shown by the API)."""
+    backoff_initial: float = Field(1.0, gt=0)
+    backoff_max: float = Field(300.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("webhook url must start with http:// or https://")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of the CSMS in one typed object."""
 
@@ -169,6 +231,9 @@ class Settings(BaseSettings):
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
+    api: ApiSettings = ApiSettings()
+    mqtt: MqttSettings = MqttSettings()
+    webhook: WebhookSettings = WebhookSettings()
 
     @property
     def database_url(self) -> str:

@@ -31,7 +31,7 @@ from diagnostics.config import (
     parse_signatures,
     parse_sla,
 )
-from diagnostics.engine import DiagnosticsEngine, LogLocation
+from diagnostics.engine import DiagnosticsEngine, LogLocation, OperatorDecision
 from diagnostics.exceptions import (
     ConfigError,
     DiagnosticsError,
@@ -57,6 +57,7 @@ __all__ = [
     "LogFinding",
     "LogLocation",
     "OpenTicket",
+    "OperatorDecision",
     "PlaybookSet",
     "Priority",
     "ResolveTicket",

@@ -165,6 +165,23 @@ def _point(evse_id: int | None, connector_id: int | None) -> int:
     return connector_id or 0
 
 
+def _command_point(command: StationCommand) -> int:
+    """The connector (1.6) or EVSE (2.0.1) a command addresses, 0 for the station."""
+    for name in ("evse_id", "connector_id"):
+        value = getattr(command, name, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OperatorDecision:
+    """Whether an operator's command may be sent, and why not."""
+
+    allowed: bool
+    reason: str | None = None
+
+
 def _mark(run: RunState) -> tuple[object, ...]:
     """What a RunChanged would show: a run whose mark did not change is not re-published."""
     return (
@@ -374,6 +391,61 @@ class DiagnosticsEngine:
             if run is not None:
                 self._finish(run, "resolved_by_operator")
         return self._end()
+
+    def operator_command(
+        self,
+        station_id: str,
+        command: StationCommand,
+        now: datetime,
+        *,
+        by: str,
+        force: bool = False,
+    ) -> OperatorDecision:
+        """Check an operator's command against the rules the ladder obeys, and record it.
+
+        Refused: any reset while a safety fault is open on the station (never overridable:
+        no remote retries on safety faults); a reset while another reset is in flight; a
+        reset beyond the daily reset budget (no reset loops); a reset, unlock or availability
+        change while a session is live (``force`` overrides only this one). An allowed reset
+        counts against the budget and makes the next boot expected (not a boot loop).
+        """
+        self._begin(now)
+        st = self._s.stations.get(station_id)
+        if st is None:
+            st = self._new_station(station_id)
+        name = type(command).__name__
+        reason: str | None = None
+        is_reset = isinstance(command, SoftReset | HardReset)
+        point = _command_point(command)
+        if is_reset:
+            for run in self._runs_of(st):
+                if run.safety or self._playbook(run).safety:
+                    reason = f"safety fault {run.fault_class} open on the station: no remote reset"
+                    break
+            if reason is None and st.reset_owner is not None:
+                reason = "another reset in flight"
+            if reason is None:
+                cutoff = self._now - self.timings.reset_budget_window
+                st.resets = [t for t in st.resets if t > cutoff]
+                if len(st.resets) >= self.limits.resets_per_day:
+                    reason = f"reset budget exhausted ({self.limits.resets_per_day} per day)"
+            if reason is None and not force and self._live_session(st, None):
+                reason = "session live on the station (force to override)"
+        elif (
+            isinstance(command, UnlockConnector | ChangeAvailability)
+            and not force
+            and self._live_session(st, point)
+        ):
+            reason = "session live on the connector (force to override)"
+        if reason is None:
+            if is_reset:
+                st.resets.append(self._now)
+                st.operator_reset_at = self._now
+            self._timeline(st, "operator", f"{name} by {by}", point or None)
+        else:
+            self._timeline(st, "operator_refused", f"{name} by {by}: {reason}", point or None)
+        self._end()
+        return OperatorDecision(allowed=reason is None, reason=reason)
 
     def snapshot(self) -> EngineState:
         """A deep copy of the state, to persist (see :meth:`EngineState.to_json`)."""
@@ -675,6 +747,12 @@ class DiagnosticsEngine:
                 run.healthy_since = None
                 run.status_clears = True
             self._touch(run)
+        if (
+            st.operator_reset_at is not None
+            and self._now - st.operator_reset_at <= self.timings.reset_timeout
+        ):
+            st.operator_reset_at = None
+            expected = True
         if expected:
             return
         window = self.timings.boot_loop_window

@@ -73,6 +73,8 @@ class StationState:
     """The run whose reset is in flight (one reset at a time per station)."""
     last_log_request: int | None = None
     run_ids: list[str] = field(default_factory=list)
+    operator_reset_at: datetime | None = None
+    """When an operator's reset was sent: the boot that follows is expected."""
 
 
 @dataclass(slots=True)

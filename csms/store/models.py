@@ -258,3 +258,112 @@ class TicketRecord(Base):
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     data: Mapped[dict[str, Any]]
+
+
+class RunRecord(Base):
+    """A diagnostics run as the engine last showed it: running ones and finished ones.
+
+    ``data`` is the whole :class:`~diagnostics.actions.RunView` (steps with their results,
+    findings, reports) encoded by :mod:`diagnostics.serde`; the other columns are copies for
+    filtering. ``node`` is the CSMS node whose engine owns the run.
+    """
+
+    __tablename__ = "diagnostics_runs"
+    __table_args__ = (Index(None, "station_id", "started_at"), Index(None, "outcome"))
+
+    run_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH))
+    connector: Mapped[int] = mapped_column(Integer)
+    fault_class: Mapped[str] = mapped_column(String(128))
+    detection: Mapped[str] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(64))
+    current_step: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    """``None`` while the run is active."""
+    ticket_id: Mapped[str | None] = mapped_column(String(255))
+    node: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]]
+
+
+class ApiToken(Base):
+    """An API token: only the SHA-256 of the secret is kept (the secret is shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Public token id (the part before the dot in ``csms_<id>.<secret>``)."""
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    """``viewer``, ``operator`` or ``admin``."""
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class DriverReportRecord(Base):
+    """A driver's fault report; the tracking token is kept as a SHA-256 only."""
+
+    __tablename__ = "driver_reports"
+    __table_args__ = (Index(None, "station_id", "created_at"),)
+
+    report_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH))
+    connector: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text())
+    contact: Mapped[str | None] = mapped_column(Text())
+    tracking_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    """``received``, ``checking_remotely``, ``fixed_remotely``, ``technician_dispatched``,
+    ``resolved``."""
+    run_id: Mapped[str | None] = mapped_column(String(255))
+    ticket_id: Mapped[str | None] = mapped_column(String(255))
+    photos: Mapped[dict[str, Any]]
+    """``{"items": [{"name", "content_type", "size", "path"}]}``."""
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LogFileRecord(Base):
+    """A diagnostics log a charger uploaded (the file is under ``data_dir/uploads``)."""
+
+    __tablename__ = "log_files"
+    __table_args__ = (Index(None, "station_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH))
+    request_id: Mapped[int] = mapped_column(Integer)
+    protocol: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text())
+    filename_as_sent: Mapped[str | None] = mapped_column(StationText())
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    findings: Mapped[dict[str, Any]]
+    """``{"items": [...]}``: the signatures that matched, once analysed."""
+    received_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One ticket event to deliver to the field-service webhook (outbox, retried)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "ticket_id"))
+
+    id: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(255))
+    event: Mapped[str] = mapped_column(String(32))
+    """``ticket.opened``, ``ticket.updated`` or ``ticket.resolved``."""
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    """``pending``, ``delivered`` or ``parked``."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text())
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]

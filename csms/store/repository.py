@@ -34,10 +34,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms.store.base import StoreBase
 from csms.store.database import Database
+from csms.store.logfiles import LogFileQueries
 from csms.store.models import (
     STATION_ID_MAX_LENGTH,
     ConnectionLogEntry,
@@ -50,7 +51,11 @@ from csms.store.models import (
     TicketRecord,
     Transaction,
 )
+from csms.store.reports import ReportQueries
+from csms.store.runs import RunQueries
+from csms.store.tokens import TokenQueries
 from csms.store.types import as_utc
+from csms.store.webhooks import WebhookQueries
 from diagnostics.events import (
     ConnectorStatusChanged,
     DomainEvent,
@@ -70,13 +75,13 @@ from diagnostics.events import (
     TransactionUpdated,
 )
 
-_Upsert = postgresql.Insert | sqlite.Insert
-
 SERVER_RESTART_REASON = "server restarted"
 """Connection log detail of the disconnects written by :meth:`Store.mark_all_disconnected`."""
 
 
-class Store:
+class Store(
+    RunQueries, LogFileQueries, TokenQueries, ReportQueries, WebhookQueries, StoreBase
+):
     """Repository over a :class:`~csms.store.database.Database`.
 
     ``node`` names this CSMS node: connected stations are marked with it, and a disconnect
@@ -500,12 +505,6 @@ class Store:
             return list((await session.scalars(query)).all())
 
     # ---------------------------------------------------------------- helpers
-
-    def _insert(self, model: type[Any]) -> _Upsert:
-        """``INSERT`` with ``ON CONFLICT`` support for this database."""
-        if self.db.dialect_name == "postgresql":
-            return postgresql.insert(model)
-        return sqlite.insert(model)
 
     async def _load_station(self, session: AsyncSession, station_id: str) -> Station:
         query = (

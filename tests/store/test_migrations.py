@@ -19,6 +19,11 @@ from csms.store.database import SQLITE_BUSY_TIMEOUT_MS
 TABLES = {
     "engine_state",
     "tickets",
+    "diagnostics_runs",
+    "api_tokens",
+    "driver_reports",
+    "log_files",
+    "webhook_deliveries",
     "stations",
     "connectors",
     "status_history",
@@ -37,7 +42,7 @@ async def test_upgrade_from_empty_and_back(empty_database_url: str) -> None:
     async with Database(empty_database_url) as db:
         assert await db.current_revision() is None
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0002"
+        assert await db.current_revision() == head_revision() == "0003"
         async with db.engine.connect() as connection:
             assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
 
