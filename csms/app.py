@@ -11,8 +11,13 @@ import asyncio
 import signal
 from types import TracebackType
 
+from fastapi import APIRouter
+
+from csms import metrics, mqtt, webhook
+from csms.api.context import ApiContext
 from csms.automation import DiagnosticsRunner, RecordingBackend
 from csms.bus import EventBus
+from csms.components import Component
 from csms.http.app import create_app
 from csms.http.server import HttpServer
 from csms.logs import get_logger
@@ -56,8 +61,19 @@ class CentralSystem:
             settings.ocpp, self.store, self.registry, backend=self.backend,
             log_frames=settings.logging.frames,
         )
+        self.api = ApiContext(
+            settings=settings, store=self.store, bus=self.bus, execute=self.execute,
+            registry=self.registry, runner=self.diagnostics, uploads=self.uploads,
+        )
+        self.http_routers: list[APIRouter] = []
+        """Extra HTTP routers added by the components (``/metrics``)."""
+        self.components: list[Component] = [
+            component for install in (metrics.install, mqtt.install, webhook.install)
+            if (component := install(self)) is not None
+        ]
         self.http = HttpServer(
-            create_app(uploads=self.uploads), host=settings.http.host, port=settings.http.port
+            create_app(uploads=self.uploads, context=self.api, routers=self.http_routers),
+            host=settings.http.host, port=settings.http.port,
         )
         self.ftp = (
             FtpUploadServer(
@@ -119,6 +135,8 @@ class CentralSystem:
             self.uploads.registry.endpoints.ftp_port = self.ftp.port
         if self.diagnostics is not None:
             await self.diagnostics.start()
+        for component in self.components:
+            await component.start()
         await self.ocpp.start()
         log.info("csms_ready", http=f"http://{self.settings.http.host}:{self.http.port}",
                  ftp_port=self.ftp.port if self.ftp else None)
@@ -128,6 +146,8 @@ class CentralSystem:
         await self.ocpp.stop()
         if self.diagnostics is not None:
             await self.diagnostics.stop()
+        for component in reversed(self.components):
+            await component.stop()
         if self.ftp is not None:
             await self.ftp.stop()
         await self.http.stop()

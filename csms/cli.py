@@ -1,4 +1,5 @@
-"""The ``csms`` command: ``serve``, ``db upgrade``, ``station add|list``.
+"""The ``csms`` command: ``serve``, ``db upgrade``, ``station add|list``,
+``token create|list|revoke``.
 
 Every subcommand reads the same settings (defaults < file < environment < flags).
 """
@@ -61,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--database-url")
     listing = station_commands.add_parser("list", help="list stations")
     listing.add_argument("--database-url")
+
+    token = commands.add_parser("token", help="manage API tokens (roles viewer, operator, "
+                                "admin)")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token and print it once")
+    create.add_argument("--name", required=True, help="who or what uses it (shown in audit)")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    create.add_argument("--database-url")
+    token_list = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    token_list.add_argument("--database-url")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id")
+    revoke.add_argument("--database-url")
     return parser
 
 
@@ -107,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings))
+    if args.command == "token":
+        return asyncio.run(_token(settings, args))
     if args.station_command == "add":
         return asyncio.run(_station_add(settings, args))
     return asyncio.run(_station_list(settings))
@@ -181,6 +197,38 @@ async def _station_list(settings: Settings) -> int:
         print(f"{station.id:<30} {state} {station.protocol or '-':<6} "
               f"{station.vendor or '-'} {station.model or '-'}")
     return 0
+
+
+async def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.api import tokens
+    from csms.store import Database, Store
+
+    database = Database(settings.database_url)
+    try:
+        await database.upgrade()
+        store = Store(database)
+        if args.token_command == "create":
+            new = tokens.generate()
+            await store.create_token(token_id=new.token_id, name=args.name, role=args.role,
+                                     secret_hash=new.secret_hash)
+            print(f"token {new.token_id} ({args.role}) created for {args.name}; "
+                  "it is shown only now:")
+            print(new.value)
+            return 0
+        if args.token_command == "revoke":
+            if await store.revoke_token(args.token_id):
+                print(f"token {args.token_id} revoked")
+                return 0
+            print(f"csms: no active token {args.token_id}", file=sys.stderr)
+            return 1
+        for record in await store.list_tokens():
+            state = "revoked" if record.revoked_at else "active"
+            used = record.last_used_at.isoformat() if record.last_used_at else "never"
+            print(f"{record.id}  {record.role:<8} {state:<7} last used {used:<32} "
+                  f"{record.name}")
+        return 0
+    finally:
+        await database.dispose()
 
 
 if __name__ == "__main__":

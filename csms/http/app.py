@@ -6,15 +6,18 @@ same way); routers for the REST API and the dashboard will be added here by late
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
 from csms.http.uploads import uploads_router
 from csms.uploads.service import Uploads
+
+if TYPE_CHECKING:
+    from csms.api.context import ApiContext
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -26,15 +29,24 @@ class Health(BaseModel):
 def create_app(
     *,
     uploads: Uploads | None = None,
+    context: ApiContext | None = None,
+    routers: Sequence[APIRouter] = (),
     lifespan: Lifespan | None = None,
     title: str = "CSMS",
     version: str = "0.1.0",
 ) -> FastAPI:
-    """The HTTP app; with ``uploads``, the ``/uploads`` endpoints chargers upload logs to."""
+    """The HTTP app; with ``uploads``, the ``/uploads`` endpoints chargers upload logs to;
+    with ``context``, the REST API under ``/api/v1`` and the dashboard at ``/``; ``routers``
+    are added as they are (``/metrics``...)."""
     app = FastAPI(
         title=title,
         version=version,
-        description="OCPP central system: diagnostics log uploads, health (API to come).",
+        description=(
+            "OCPP central system with automated diagnostics: stations, diagnostics runs, "
+            "tickets, operator commands, driver fault reports, diagnostics logs. "
+            "Authenticate with `Authorization: Bearer <token>` (tokens from `csms token "
+            "create`); roles viewer < operator < admin."
+        ),
         lifespan=lifespan,
     )
 
@@ -44,4 +56,12 @@ def create_app(
 
     if uploads is not None:
         app.include_router(uploads_router(uploads))
+    if context is not None:
+        from csms.api.routes import api_router
+        from csms.http.dashboard import dashboard_router
+
+        app.include_router(api_router(context))
+        app.include_router(dashboard_router(context))
+    for router in routers:
+        app.include_router(router)
     return app

@@ -29,7 +29,8 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
 
     Keyword arguments override ``ocpp`` settings (short call timeout by default);
     ``logging`` replaces the logging settings; ``diagnostics_time_scale`` shrinks every wait
-    of the diagnostics engine.
+    of the diagnostics engine; ``settings`` gives other top-level settings (``{"mqtt":
+    MqttSettings(...), "webhook": ..., "api": ...}``).
     """
     started: list[CentralSystem] = []
 
@@ -37,11 +38,13 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
         *,
         logging: LoggingSettings | None = None,
         diagnostics_time_scale: float = 1.0,
+        settings: dict[str, Any] | None = None,
         **ocpp: Any,
     ) -> CentralSystem:
         options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "call_timeout": 2.0}
         options.update(ocpp)
-        settings = Settings(
+        config = Settings(
+            **(settings or {}),
             data_dir=tmp_path,
             node_id="test-node",
             logging=logging or LoggingSettings(),
@@ -53,7 +56,7 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
                 url=database.url.render_as_string(hide_password=False), auto_migrate=False
             ),
         )
-        central = CentralSystem(settings)
+        central = CentralSystem(config)
         await central.start()
         started.append(central)
         return central
