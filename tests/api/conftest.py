@@ -12,7 +12,6 @@ import pytest
 from csms.api import tokens
 from csms.app import CentralSystem
 from csms.store import Store
-from tests.e2e.conftest import make_central  # noqa: F401  (re-exported fixture)
 
 
 async def create_token(store: Store, role: str, name: str | None = None) -> str:

@@ -26,7 +26,7 @@ from diagnostics.commands import (
     UnlockConnector,
 )
 from simulators import Behaviour, Station16
-from tests.e2e.conftest import MakeCentral
+from tests.conftest import MakeCentral
 from tests.e2e.helpers import STATIONS, until
 
 #: command -> (1.6 action, 2.0.1 action)

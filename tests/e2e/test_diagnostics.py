@@ -11,7 +11,7 @@ import pytest
 
 from csms.app import CentralSystem
 from simulators.base import StationBase
-from tests.e2e.conftest import MakeCentral
+from tests.conftest import MakeCentral
 from tests.e2e.helpers import STATIONS, until
 
 #: Production minutes become fractions of a second (grace 5 min -> 1.2 s).

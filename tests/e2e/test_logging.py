@@ -13,7 +13,7 @@ import structlog
 
 from csms.logs import configure_logging
 from csms.settings import LoggingSettings
-from tests.e2e.conftest import MakeCentral
+from tests.conftest import MakeCentral
 from tests.e2e.rawclient import BOOT_16, call, open_raw
 
 
