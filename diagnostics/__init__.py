@@ -44,7 +44,7 @@ from diagnostics.playbooks import PlaybookSet
 from diagnostics.signatures import LogFinding, Severity, SignatureSet, match_log
 from diagnostics.sla import SlaPolicies
 from diagnostics.state import EngineState
-from diagnostics.tickets import Ticket, TicketStatus
+from diagnostics.tickets import Ticket, TicketStatus, sla_breaches
 from diagnostics.timings import Timings
 
 __all__ = [
@@ -81,4 +81,5 @@ __all__ = [
     "parse_playbooks",
     "parse_signatures",
     "parse_sla",
+    "sla_breaches",
 ]

@@ -164,3 +164,24 @@ class Ticket:
         ticket = decode(Ticket, data)
         assert isinstance(ticket, Ticket)
         return ticket
+
+
+def sla_breaches(ticket: Ticket, now: datetime) -> tuple[str, ...]:
+    """The SLA deadlines ``ticket`` has missed at ``now``: ``response`` (still open, not
+    acknowledged, after ``response_by``), ``on_site`` (not yet dispatched after
+    ``on_site_by``), ``resolution`` (still active after ``resolution_by``)."""
+    sla = ticket.sla
+    if sla is None or not ticket.active:
+        return ()
+    missed: list[str] = []
+    if ticket.status is TicketStatus.OPEN and now > sla.response_by:
+        missed.append("response")
+    if (
+        sla.on_site_by is not None
+        and ticket.status in (TicketStatus.OPEN, TicketStatus.ACKNOWLEDGED)
+        and now > sla.on_site_by
+    ):
+        missed.append("on_site")
+    if now > sla.resolution_by:
+        missed.append("resolution")
+    return tuple(missed)

@@ -144,3 +144,29 @@ def test_repeat_after_healthy_again_joins_the_open_ticket() -> None:
     assert len(h.opened) == 1
     assert h.updates[-1].note == "fault reported again"
     assert h.engine.runs()[0].ticket_id == h.opened[0].ticket_id
+
+
+def test_sla_breaches_follow_status_and_deadlines() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from diagnostics.model import Priority
+    from diagnostics.sla import SlaDeadlines
+    from diagnostics.tickets import Ticket, TicketReason, TicketStatus, sla_breaches
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    sla = SlaDeadlines(policy="standard", response_by=t0 + timedelta(hours=1),
+                       on_site_by=t0 + timedelta(hours=4), resolution_by=t0 + timedelta(hours=8))
+    ticket = Ticket(ticket_id="T1", run_id="R1", station_id="CP1", connector=1,
+                    fault_class="x", title="x", status=TicketStatus.OPEN, priority=Priority.P2,
+                    tier="field_service", reason=TicketReason.STEPS_EXHAUSTED, opened_at=t0,
+                    updated_at=t0, sla=sla)
+    assert sla_breaches(ticket, t0) == ()
+    assert sla_breaches(ticket, t0 + timedelta(hours=2)) == ("response",)
+    assert sla_breaches(ticket, t0 + timedelta(hours=5)) == ("response", "on_site")
+    acked = ticket.transition(TicketStatus.ACKNOWLEDGED, t0 + timedelta(minutes=30))
+    assert sla_breaches(acked, t0 + timedelta(hours=5)) == ("on_site",)
+    dispatched = acked.transition(TicketStatus.DISPATCHED, t0 + timedelta(hours=1))
+    assert sla_breaches(dispatched, t0 + timedelta(hours=5)) == ()
+    assert sla_breaches(dispatched, t0 + timedelta(hours=9)) == ("resolution",)
+    resolved = dispatched.transition(TicketStatus.RESOLVED, t0 + timedelta(hours=9))
+    assert sla_breaches(resolved, t0 + timedelta(hours=10)) == ()
