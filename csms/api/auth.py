@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPBearer
 
 from csms.api import tokens
 from csms.api.context import ApiContext
@@ -24,6 +25,9 @@ from csms.store.base import utc_now
 
 log = get_logger("csms.api.auth")
 
+BEARER = HTTPBearer(auto_error=False, scheme_name="token",
+                    description="API token from `csms token create` (csms_<id>.<secret>)")
+"""Declares the bearer scheme in the OpenAPI document; the checks are ours."""
 CACHE_SECONDS = 5.0
 CACHE_MAX = 1024
 
@@ -88,7 +92,7 @@ class Authenticator:
     def require(self, role: Role) -> Callable[[Request], Awaitable[Principal]]:
         """A FastAPI dependency: the caller, who must hold at least ``role`` (else 403)."""
 
-        async def dependency(request: Request) -> Principal:
+        async def dependency(request: Request, _: object = Depends(BEARER)) -> Principal:
             principal = await self.principal(request)
             if not principal.role.allows(role):
                 raise HTTPException(

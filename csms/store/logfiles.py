@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from csms.store.base import StoreBase
 from csms.store.models import LogFileRecord
@@ -61,3 +61,11 @@ class LogFileQueries(StoreBase):
         """One stored log, ``None`` when unknown."""
         async with self.db.read_session() as session:
             return await session.get(LogFileRecord, log_id)
+
+    async def count_log_files(self, station_id: str | None = None) -> int:
+        """How many logs :meth:`log_files` would list without a limit."""
+        query = select(func.count()).select_from(LogFileRecord)
+        if station_id is not None:
+            query = query.where(LogFileRecord.station_id == station_id)
+        async with self.db.read_session() as session:
+            return int((await session.execute(query)).scalar_one())

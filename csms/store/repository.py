@@ -52,7 +52,7 @@ from csms.store.models import (
     Transaction,
 )
 from csms.store.reports import ReportQueries
-from csms.store.runs import RunQueries
+from csms.store.runs import OverviewQueries, RunQueries
 from csms.store.tokens import TokenQueries
 from csms.store.types import as_utc
 from csms.store.webhooks import WebhookQueries
@@ -80,7 +80,8 @@ SERVER_RESTART_REASON = "server restarted"
 
 
 class Store(
-    RunQueries, LogFileQueries, TokenQueries, ReportQueries, WebhookQueries, StoreBase
+    RunQueries, OverviewQueries, LogFileQueries, TokenQueries, ReportQueries, WebhookQueries,
+    StoreBase,
 ):
     """Repository over a :class:`~csms.store.database.Database`.
 

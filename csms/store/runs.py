@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from csms.store.base import StoreBase
 from csms.store.models import Connector, RunRecord, Station, TicketRecord
@@ -62,6 +62,21 @@ def station_state(connected: bool, statuses: list[str]) -> str:
     return "available"
 
 
+def _run_filters(
+    station_id: str | None, active: bool | None, outcome: str | None
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if station_id is not None:
+        filters.append(RunRecord.station_id == station_id)
+    if active is True:
+        filters.append(RunRecord.outcome.is_(None))
+    elif active is False:
+        filters.append(RunRecord.outcome.is_not(None))
+    if outcome is not None:
+        filters.append(RunRecord.outcome == outcome)
+    return filters
+
+
 class RunQueries(StoreBase):
     """Runs (upserted on every change the engine reports) and fleet counts."""
 
@@ -109,18 +124,20 @@ class RunQueries(StoreBase):
         offset: int = 0,
     ) -> list[RunRecord]:
         """Runs, newest first; ``active`` True: still running, False: finished."""
-        query = select(RunRecord)
-        if station_id is not None:
-            query = query.where(RunRecord.station_id == station_id)
-        if active is True:
-            query = query.where(RunRecord.outcome.is_(None))
-        elif active is False:
-            query = query.where(RunRecord.outcome.is_not(None))
-        if outcome is not None:
-            query = query.where(RunRecord.outcome == outcome)
+        query = select(RunRecord).where(*_run_filters(station_id, active, outcome))
         query = query.order_by(RunRecord.started_at.desc(), RunRecord.run_id).limit(limit)
         async with self.db.read_session() as session:
             return list((await session.scalars(query.offset(offset))).all())
+
+    async def count_runs(
+        self, station_id: str | None = None, *, active: bool | None = None,
+        outcome: str | None = None,
+    ) -> int:
+        """How many runs :meth:`runs` would list without a limit."""
+        query = select(func.count()).select_from(RunRecord).where(
+            *_run_filters(station_id, active, outcome))
+        async with self.db.read_session() as session:
+            return int((await session.execute(query)).scalar_one())
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """One run, ``None`` when unknown."""
@@ -181,3 +198,82 @@ class RunQueries(StoreBase):
         decided = summary.fixed_remotely + summary.ticketed_runs
         summary.remote_fix_share = summary.fixed_remotely / decided if decided else None
         return summary
+
+
+class OverviewQueries(StoreBase):
+    """Bulk reads behind the station list (one query each, whatever the fleet size)."""
+
+    async def connectors_of(self, station_ids: list[str]) -> dict[str, list[Connector]]:
+        """Connectors of many stations, by station id."""
+        result: dict[str, list[Connector]] = {sid: [] for sid in station_ids}
+        if not station_ids:
+            return result
+        query = (
+            select(Connector).where(Connector.station_id.in_(station_ids))
+            .order_by(Connector.station_id, Connector.evse_id, Connector.connector_id)
+        )
+        async with self.db.read_session() as session:
+            for connector in (await session.scalars(query)).all():
+                result[connector.station_id].append(connector)
+        return result
+
+    async def active_runs_of(self, station_ids: list[str]) -> dict[str, list[RunRecord]]:
+        """Running diagnostics of many stations, by station id."""
+        result: dict[str, list[RunRecord]] = {sid: [] for sid in station_ids}
+        if not station_ids:
+            return result
+        query = (
+            select(RunRecord)
+            .where(RunRecord.station_id.in_(station_ids), RunRecord.outcome.is_(None))
+            .order_by(RunRecord.started_at)
+        )
+        async with self.db.read_session() as session:
+            for run in (await session.scalars(query)).all():
+                result[run.station_id].append(run)
+        return result
+
+    async def open_ticket_counts(self, station_ids: list[str]) -> dict[str, int]:
+        """Active tickets per station."""
+        if not station_ids:
+            return {}
+        query = (
+            select(TicketRecord.station_id, func.count())
+            .where(TicketRecord.station_id.in_(station_ids),
+                   TicketRecord.status.in_(ACTIVE_TICKET_STATUSES))
+            .group_by(TicketRecord.station_id)
+        )
+        async with self.db.read_session() as session:
+            return {sid: n for sid, n in (await session.execute(query)).all()}
+
+    async def find_tickets(
+        self,
+        *,
+        station_id: str | None = None,
+        status: str | None = None,
+        priority: str | None = None,
+        active: bool | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[TicketRecord]:
+        """Tickets with filters, newest first (``limit`` None: all)."""
+        query = select(TicketRecord)
+        if station_id is not None:
+            query = query.where(TicketRecord.station_id == station_id)
+        if status is not None:
+            query = query.where(TicketRecord.status == status)
+        if priority is not None:
+            query = query.where(TicketRecord.priority == priority)
+        if active is True:
+            query = query.where(TicketRecord.status.in_(ACTIVE_TICKET_STATUSES))
+        elif active is False:
+            query = query.where(TicketRecord.status.not_in(ACTIVE_TICKET_STATUSES))
+        query = query.order_by(TicketRecord.opened_at.desc(), TicketRecord.ticket_id)
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        async with self.db.read_session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def get_ticket(self, ticket_id: str) -> TicketRecord | None:
+        """One ticket as last stored."""
+        async with self.db.read_session() as session:
+            return await session.get(TicketRecord, ticket_id)
