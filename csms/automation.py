@@ -102,7 +102,7 @@ class DiagnosticsRunner:
         self.signatures = signatures
         self.node = node
         self._clock = clock
-        self.bus = bus or EventBus()
+        self.bus = bus if bus is not None else EventBus()
         self.engine: DiagnosticsEngine | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -326,7 +326,7 @@ class RecordingBackend:
     ) -> None:
         self.store = store
         self.runner = runner
-        self.bus = bus or EventBus()
+        self.bus = bus if bus is not None else EventBus()
 
     async def record(self, event: DomainEvent) -> None:
         """Store first (the station's answer waits for it), then feed the engine and tell
@@ -334,7 +334,7 @@ class RecordingBackend:
         await self.store.record(event)
         if self.runner is not None:
             self.runner.observe(event)
-        if self.bus:
+        if len(self.bus):
             notice = station_notice(event)
             if notice is not None:
                 self.bus.publish(notice)
