@@ -14,6 +14,7 @@ from types import TracebackType
 from fastapi import APIRouter
 
 from csms import metrics, mqtt, webhook
+from csms.api import stream
 from csms.api.context import ApiContext
 from csms.automation import DiagnosticsRunner, RecordingBackend
 from csms.bus import EventBus
@@ -68,7 +69,9 @@ class CentralSystem:
         self.http_routers: list[APIRouter] = []
         """Extra HTTP routers added by the components (``/metrics``)."""
         self.components: list[Component] = [
-            component for install in (metrics.install, mqtt.install, webhook.install)
+            component for install in (
+                metrics.install, mqtt.install, webhook.install, stream.install,
+            )
             if (component := install(self)) is not None
         ]
         self.http = HttpServer(

@@ -324,6 +324,8 @@ class DriverReportRecord(Base):
     ticket_id: Mapped[str | None] = mapped_column(String(255))
     photos: Mapped[dict[str, Any]]
     """``{"items": [{"name", "content_type", "size", "path"}]}``."""
+    history: Mapped[dict[str, Any]]
+    """``{"items": [{"status", "at"}], "refiled": n}``: every status change, oldest first."""
     client_address: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

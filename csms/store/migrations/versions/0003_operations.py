@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=255), nullable=True),
         sa.Column("ticket_id", sa.String(length=255), nullable=True),
         sa.Column("photos", sa.JSON(), nullable=False),
+        sa.Column("history", sa.JSON(), nullable=False),
         sa.Column("client_address", sa.String(length=64), nullable=True),
         _time("created_at"),
         _time("updated_at"),
