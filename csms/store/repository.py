@@ -17,7 +17,7 @@ import dataclasses
 import enum
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, assert_never
 from uuid import uuid4
@@ -95,6 +95,8 @@ class Store(
         self._queue: list[tuple[DomainEvent, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._touch_statement: Any = None
+        self._connector_statement: Any = None
+        self._touched: Collection[str] = _NOTHING
 
     # ------------------------------------------------------------------ events
 
@@ -119,8 +121,7 @@ class Store(
             batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
             try:
                 async with self.db.write_session() as session:
-                    for event, _ in batch:
-                        await self._record(session, event)
+                    await self._record_batch(session, [event for event, _ in batch])
             except Exception:
                 if len(batch) == 1:
                     _settle(batch[0][1], sys.exc_info()[1])
@@ -128,7 +129,7 @@ class Store(
                 for event, future in batch:
                     try:
                         async with self.db.write_session() as session:
-                            await self._record(session, event)
+                            await self._record_batch(session, [event])
                     except Exception as exc:
                         _settle(future, exc)
                     else:
@@ -136,6 +137,149 @@ class Store(
             else:
                 for _, future in batch:
                     _settle(future, None)
+
+    async def _record_batch(self, session: AsyncSession, events: list[DomainEvent]) -> None:
+        """Write a group-commit batch with as few statements as possible.
+
+        The hot kinds (Heartbeat, StatusNotification, MeterValues) become one multi-row
+        statement each for the whole batch: one ``last_seen_at`` upsert per station, one
+        connector upsert per connector (its latest status), one status-history insert, one
+        meter-reading insert. The other events run one by one, in order, in between: station
+        rows are touched first (connectors and readings refer to them), transactions are
+        written before the readings that point at them.
+        """
+        touches: dict[str, datetime] = {}
+        statuses: list[tuple[ConnectorStatusChanged, datetime]] = []
+        meters: list[tuple[MeterValuesReceived, datetime]] = []
+        others: list[DomainEvent] = []
+        for event in events:
+            at = as_utc(event.at)
+            previous = touches.get(event.station_id)
+            if previous is None or previous < at:
+                touches[event.station_id] = at
+            if isinstance(event, HeartbeatReceived):
+                continue
+            if isinstance(event, ConnectorStatusChanged):
+                statuses.append((event, at))
+            elif isinstance(event, MeterValuesReceived):
+                meters.append((event, at))
+            else:
+                others.append(event)
+        connection = await session.connection()
+        await connection.execute(self._touch_stmt(), [
+            {"station_id": station_id, "seen_at": at} for station_id, at in touches.items()
+        ])
+        self._touched = touches.keys()
+        try:
+            for event in others:
+                await self._record(session, event)
+        finally:
+            self._touched = _NOTHING
+        if statuses:
+            await self._bulk_statuses(connection, statuses)
+        if meters:
+            await self._bulk_meters(session, meters)
+
+    def _touch_stmt(self) -> Any:
+        """Create the station if needed and move ``last_seen_at`` forward (built once)."""
+        if self._touch_statement is None:
+            seen: Any = bindparam("seen_at")
+            stmt = self._insert(Station).values(
+                id=bindparam("station_id"),
+                registered_at=seen,
+                updated_at=seen,
+                last_seen_at=seen,
+                boot_count=0,
+                connected=False,
+            )
+            self._touch_statement = stmt.on_conflict_do_update(
+                index_elements=[Station.id],
+                set_={"last_seen_at": _later(Station.last_seen_at, stmt.excluded.last_seen_at)},
+            )
+        return self._touch_statement
+
+    def _connector_stmt(self) -> Any:
+        """Upsert of a connector's latest status (built once; a late one never wins)."""
+        if self._connector_statement is None:
+            stmt = self._insert(Connector).values({
+                name: bindparam(name) for name in (
+                    "station_id", "evse_id", "connector_id", "status", "raw_status",
+                    "error_code", "vendor_id", "vendor_error_code", "info", "updated_at")
+            })
+            excluded = stmt.excluded
+            changed = ("status", "raw_status", "error_code", "vendor_id", "vendor_error_code",
+                       "info", "updated_at")
+            self._connector_statement = stmt.on_conflict_do_update(
+                index_elements=[Connector.station_id, Connector.evse_id, Connector.connector_id],
+                set_={name: excluded[name] for name in changed},
+                where=Connector.updated_at <= excluded.updated_at,
+            )
+        return self._connector_statement
+
+    async def _bulk_statuses(
+        self, connection: Any, statuses: list[tuple[ConnectorStatusChanged, datetime]]
+    ) -> None:
+        latest: dict[tuple[str, int, int], dict[str, Any]] = {}
+        history: list[dict[str, Any]] = []
+        for event, at in statuses:
+            evse_id = event.evse_id if event.evse_id is not None else 0
+            values = {
+                "station_id": event.station_id, "evse_id": evse_id,
+                "connector_id": event.connector_id, "status": event.status.value,
+                "raw_status": event.raw_status, "error_code": event.error_code,
+                "vendor_error_code": event.vendor_error_code, "info": event.info,
+            }
+            key = (event.station_id, evse_id, event.connector_id)
+            current = latest.get(key)
+            if current is None or current["updated_at"] <= at:
+                latest[key] = {**values, "vendor_id": event.vendor_id, "updated_at": at}
+            history.append({
+                **values, "at": at,
+                "station_time": as_utc(event.station_time) if event.station_time else None,
+            })
+        await connection.execute(self._connector_stmt(), list(latest.values()))
+        await connection.execute(insert(StatusHistory), history)
+
+    async def _bulk_meters(
+        self, session: AsyncSession, meters: list[tuple[MeterValuesReceived, datetime]]
+    ) -> None:
+        wanted = {
+            (event.station_id, event.transaction_id)
+            for event, _ in meters if event.transaction_id is not None
+        }
+        pks: dict[tuple[str, str], int] = {}
+        if wanted:
+            stations = {station_id for station_id, _ in wanted}
+            ids = {transaction_id for _, transaction_id in wanted}
+            rows = await session.execute(
+                select(Transaction.station_id, Transaction.transaction_id, Transaction.id)
+                .where(Transaction.station_id.in_(stations),
+                       Transaction.transaction_id.in_(ids))
+            )
+            pks = {(station_id, tx): pk for station_id, tx, pk in rows.all()}
+        readings = [
+            {
+                "station_id": event.station_id,
+                "transaction_pk": pks.get((event.station_id, event.transaction_id))
+                if event.transaction_id is not None else None,
+                "evse_id": event.evse_id,
+                "connector_id": event.connector_id,
+                "timestamp": as_utc(sample.timestamp),
+                "measurand": sample.measurand,
+                "value": sample.value,
+                "unit": sample.unit,
+                "phase": sample.phase,
+                "context": sample.context,
+                "location": sample.location,
+            }
+            for event, _ in meters
+            for sample in event.samples
+            # SQLite turns NaN into NULL; a NaN reading carries no information anyway.
+            if not math.isnan(sample.value)
+        ]
+        if readings:
+            connection = await session.connection()
+            await connection.execute(insert(MeterReading), readings)
 
     async def _record(self, session: AsyncSession, event: DomainEvent) -> None:
         at = as_utc(event.at)
@@ -149,7 +293,7 @@ class Store(
             case HeartbeatReceived():
                 await self._touch(session, event.station_id, at)
             case ConnectorStatusChanged():
-                await self._status(session, event, at)
+                await self._bulk_statuses(await session.connection(), [(event, at)])
             case FaultReported():
                 await self._touch(session, event.station_id, at)
                 await self._event_row(
@@ -166,7 +310,7 @@ class Store(
                     cleared=event.cleared,
                 )
             case MeterValuesReceived():
-                await self._meter_values(session, event, at)
+                await self._bulk_meters(session, [(event, at)])
             case TransactionStarted():
                 await self._transaction_started(session, event, at)
             case TransactionUpdated():
@@ -534,25 +678,11 @@ class Store(
             return await self._load_station(session, station_id)
 
     async def _touch(self, session: AsyncSession, station_id: str, at: datetime) -> None:
-        """Create the station if needed and move ``last_seen_at`` forward to ``at``.
-
-        The hottest statement (every message runs it): built once, executed with parameters.
-        """
-        if self._touch_statement is None:
-            seen: Any = bindparam("seen_at")
-            stmt = self._insert(Station).values(
-                id=bindparam("station_id"),
-                registered_at=seen,
-                updated_at=seen,
-                last_seen_at=seen,
-                boot_count=0,
-                connected=False,
-            )
-            self._touch_statement = stmt.on_conflict_do_update(
-                index_elements=[Station.id],
-                set_={"last_seen_at": _later(Station.last_seen_at, stmt.excluded.last_seen_at)},
-            )
-        await session.execute(self._touch_statement, {"station_id": station_id, "seen_at": at})
+        """Create the station if needed and move ``last_seen_at`` forward to ``at`` (skipped
+        for stations the current batch touched already)."""
+        if station_id in self._touched:
+            return
+        await session.execute(self._touch_stmt(), {"station_id": station_id, "seen_at": at})
 
     async def _connected(
         self, session: AsyncSession, event: StationConnected, at: datetime
@@ -640,70 +770,6 @@ class Store(
         await session.execute(
             stmt.on_conflict_do_update(index_elements=[Station.id], set_=update_set)
         )
-
-    async def _status(
-        self, session: AsyncSession, event: ConnectorStatusChanged, at: datetime
-    ) -> None:
-        await self._touch(session, event.station_id, at)
-        evse_id = event.evse_id if event.evse_id is not None else 0
-        values = {
-            "station_id": event.station_id,
-            "evse_id": evse_id,
-            "connector_id": event.connector_id,
-            "status": event.status.value,
-            "raw_status": event.raw_status,
-            "error_code": event.error_code,
-            "vendor_error_code": event.vendor_error_code,
-            "info": event.info,
-        }
-        stmt = self._insert(Connector).values(**values, vendor_id=event.vendor_id, updated_at=at)
-        excluded = stmt.excluded
-        changed = ("status", "raw_status", "error_code", "vendor_id", "vendor_error_code", "info")
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Connector.station_id, Connector.evse_id, Connector.connector_id],
-                set_={name: excluded[name] for name in (*changed, "updated_at")},
-                # A notification that arrives late must not undo a newer one.
-                where=Connector.updated_at <= excluded.updated_at,
-            )
-        )
-        station_time = as_utc(event.station_time) if event.station_time else None
-        await session.execute(
-            insert(StatusHistory).values(**values, station_time=station_time, at=at)
-        )
-
-    async def _meter_values(
-        self, session: AsyncSession, event: MeterValuesReceived, at: datetime
-    ) -> None:
-        await self._touch(session, event.station_id, at)
-        transaction_pk: int | None = None
-        if event.transaction_id is not None:
-            transaction_pk = await session.scalar(
-                select(Transaction.id).where(
-                    Transaction.station_id == event.station_id,
-                    Transaction.transaction_id == event.transaction_id,
-                )
-            )
-        rows = [
-            {
-                "station_id": event.station_id,
-                "transaction_pk": transaction_pk,
-                "evse_id": event.evse_id,
-                "connector_id": event.connector_id,
-                "timestamp": as_utc(sample.timestamp),
-                "measurand": sample.measurand,
-                "value": sample.value,
-                "unit": sample.unit,
-                "phase": sample.phase,
-                "context": sample.context,
-                "location": sample.location,
-            }
-            for sample in event.samples
-            # SQLite turns NaN into NULL; a NaN reading carries no information anyway.
-            if not math.isnan(sample.value)
-        ]
-        if rows:
-            await session.execute(insert(MeterReading), rows)
 
     async def _transaction_started(
         self, session: AsyncSession, event: TransactionStarted, at: datetime
@@ -843,6 +909,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(item) for item in value]
     return str(value)
 
+
+_NOTHING: frozenset[str] = frozenset()
 
 _MAX_BATCH = 500
 """Most events one group-commit transaction takes."""
