@@ -369,3 +369,25 @@ class WebhookDelivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class ClusterLease(Base):
+    """A named lease held by one node until ``expires_at`` (the diagnostics leader)."""
+
+    __tablename__ = "cluster_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class ClusterNode(Base):
+    """A CSMS node and when it last said it is alive."""
+
+    __tablename__ = "cluster_nodes"
+
+    node: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    info: Mapped[dict[str, Any]]

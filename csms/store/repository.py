@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms.store.base import StoreBase
+from csms.store.cluster import ClusterQueries
 from csms.store.database import Database
 from csms.store.logfiles import LogFileQueries
 from csms.store.models import (
@@ -81,7 +82,7 @@ SERVER_RESTART_REASON = "server restarted"
 
 class Store(
     RunQueries, OverviewQueries, LogFileQueries, TokenQueries, ReportQueries, WebhookQueries,
-    StoreBase,
+    ClusterQueries, StoreBase,
 ):
     """Repository over a :class:`~csms.store.database.Database`.
 
