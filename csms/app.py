@@ -16,8 +16,10 @@ from fastapi import APIRouter
 from csms import metrics, mqtt, webhook
 from csms.api import stream
 from csms.api.context import ApiContext
-from csms.automation import DiagnosticsRunner, RecordingBackend
+from csms.automation import DiagnosticsPort, DiagnosticsRunner, RecordingBackend
 from csms.bus import EventBus
+from csms.cluster.node import STATE_KEY as CLUSTER_STATE_KEY
+from csms.cluster.node import ClusterNode
 from csms.components import Component
 from csms.http.app import create_app
 from csms.http.server import HttpServer
@@ -57,14 +59,19 @@ class CentralSystem:
             upload_config, settings.data_dir / "uploads", http_port=settings.http.port
         )
         self.diagnostics = self._diagnostics_runner() if settings.diagnostics.enabled else None
-        self.backend = RecordingBackend(self.store, self.diagnostics, self.bus)
+        """The diagnostics engine's pump (with several nodes it runs only on the leader)."""
+        self.cluster = ClusterNode(self, self.diagnostics) if settings.cluster.enabled else None
+        port: DiagnosticsPort | None = self.diagnostics
+        if self.cluster is not None and self.diagnostics is not None:
+            port = self.cluster
+        self.backend = RecordingBackend(self.store, port, self.bus)
         self.ocpp = OcppServer(
             settings.ocpp, self.store, self.registry, backend=self.backend,
             log_frames=settings.logging.frames,
         )
         self.api = ApiContext(
             settings=settings, store=self.store, bus=self.bus, execute=self.execute,
-            registry=self.registry, runner=self.diagnostics, uploads=self.uploads,
+            registry=self.registry, runner=port, uploads=self.uploads,
         )
         self.http_routers: list[APIRouter] = []
         """Extra HTTP routers added by the components (``/metrics``)."""
@@ -107,7 +114,12 @@ class CentralSystem:
             engine, self.store, self.execute, uploads,
             load_signatures(resolve_path(config.signatures)), node=self.settings.node_id,
             bus=self.bus,
+            state_key=CLUSTER_STATE_KEY if self.settings.cluster.enabled else None,
+            guard=self._leads if self.settings.cluster.enabled else None,
         )
+
+    async def _leads(self) -> bool:
+        return self.cluster is not None and await self.cluster.guard()
 
     @property
     def ocpp_port(self) -> int:
@@ -136,7 +148,9 @@ class CentralSystem:
         if self.ftp is not None:
             await self.ftp.start()
             self.uploads.registry.endpoints.ftp_port = self.ftp.port
-        if self.diagnostics is not None:
+        if self.cluster is not None:
+            await self.cluster.start()
+        elif self.diagnostics is not None:
             await self.diagnostics.start()
         for component in self.components:
             await component.start()
@@ -147,7 +161,9 @@ class CentralSystem:
     async def stop(self) -> None:
         """Close charger connections, the upload endpoints, then the database."""
         await self.ocpp.stop()
-        if self.diagnostics is not None:
+        if self.cluster is not None:
+            await self.cluster.stop()
+        elif self.diagnostics is not None:
             await self.diagnostics.stop()
         for component in reversed(self.components):
             await component.stop()
@@ -158,7 +174,9 @@ class CentralSystem:
         await self.database.dispose()
 
     async def execute(self, station_id: str, command: StationCommand) -> CommandOutcome:
-        """Send a version-neutral command to a connected station."""
+        """Send a version-neutral command to a connected station (on any node)."""
+        if self.cluster is not None:
+            return await self.cluster.execute(station_id, command)
         return await self.registry.execute(station_id, command)
 
     async def __aenter__(self) -> CentralSystem:

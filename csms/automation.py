@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from csms.bus import EventBus, Notice, Topic
 from csms.logs import get_logger
@@ -81,6 +81,28 @@ class _Call:
 _Item = EngineInput | _Finished | _LogAnalysed | _Call | None
 
 
+class DiagnosticsPort(Protocol):
+    """What the adapters and the API need of the diagnostics: the local runner, or (with
+    several nodes) the cluster node that forwards to the leader."""
+
+    def observe(self, event: EngineInput) -> None:
+        """Queue one event or external trigger for the engine."""
+
+    async def change_ticket(
+        self, ticket_id: str, status: TicketStatus, note: str | None, by: str
+    ) -> Ticket:
+        """Move a ticket through its lifecycle."""
+
+    async def authorize(
+        self, station_id: str, command: StationCommand, by: str, force: bool
+    ) -> OperatorDecision:
+        """The engine's verdict on an operator's command."""
+
+
+class Deposed(Exception):
+    """The runner's guard failed: another node leads the diagnostics now."""
+
+
 class DiagnosticsRunner:
     """Drives one engine for this node: events in, commands out, state persisted."""
 
@@ -94,6 +116,8 @@ class DiagnosticsRunner:
         node: str,
         clock: Callable[[], datetime] = utc_now,
         bus: EventBus | None = None,
+        state_key: str | None = None,
+        guard: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._factory = engine_factory
         self.store = store
@@ -101,6 +125,10 @@ class DiagnosticsRunner:
         self.uploads = uploads
         self.signatures = signatures
         self.node = node
+        self.state_key = state_key or node
+        """Row of ``engine_state`` this runner owns (the node, or ``cluster`` when several
+        nodes take turns leading)."""
+        self._guard = guard
         self._clock = clock
         self.bus = bus if bus is not None else EventBus()
         self.engine: DiagnosticsEngine | None = None
@@ -114,7 +142,7 @@ class DiagnosticsRunner:
 
     async def start(self) -> None:
         """Restore the engine from its saved state and start the pump and the ticker."""
-        saved = await self.store.load_engine_state(self.node)
+        saved = await self.store.load_engine_state(self.state_key)
         state = EngineState.from_json(saved) if saved else None
         self.engine = self._factory(state)
         if state is not None:
@@ -197,7 +225,7 @@ class DiagnosticsRunner:
                     item.future.set_exception(exc)
                 return
             if actions:
-                await self.store.save_engine_state(self.node, engine.snapshot().to_json())
+                await self._write_ahead(engine)
                 for action in actions:
                     await self._perform(action)
             if not item.future.done():
@@ -216,9 +244,15 @@ class DiagnosticsRunner:
                 await self._load_station_info(engine, item.station_id)
             actions = engine.observe(item, now)
         if actions:
-            await self.store.save_engine_state(self.node, engine.snapshot().to_json())
+            await self._write_ahead(engine)
             for action in actions:
                 await self._perform(action)
+
+    async def _write_ahead(self, engine: DiagnosticsEngine) -> None:
+        """Save the state before acting; a deposed cluster leader must not act at all."""
+        if self._guard is not None and not await self._guard():
+            raise Deposed("this node no longer holds the diagnostics lease")
+        await self.store.save_engine_state(self.state_key, engine.snapshot().to_json())
 
     async def _load_station_info(self, engine: DiagnosticsEngine, station_id: str) -> None:
         """Site, owner and location for the station's tickets and SLA policy."""
@@ -322,7 +356,7 @@ class RecordingBackend:
     """The adapters' backend: store the event, then hand it to the diagnostics runner."""
 
     def __init__(
-        self, store: Store, runner: DiagnosticsRunner | None, bus: EventBus | None = None
+        self, store: Store, runner: DiagnosticsPort | None, bus: EventBus | None = None
     ) -> None:
         self.store = store
         self.runner = runner

@@ -60,6 +60,10 @@ class Notice:
     station_id: str | None
     data: Mapping[str, Any]
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    origin: str | None = None
+    """``None`` for this node's own notices; the node name for notices another node shared
+    (cluster mode). Subscribers with side effects (MQTT, webhook, metrics, driver reports)
+    act on their own node's notices only; live views show all."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-compatible envelope published on MQTT and the live stream."""
@@ -69,6 +73,7 @@ class Notice:
             "station_id": self.station_id,
             "at": self.at.isoformat(),
             "data": dict(self.data),
+            "origin": self.origin,
         }
 
 

@@ -213,6 +213,29 @@ class WebhookSettings(BaseModel):
         return value
 
 
+class ClusterSettings(BaseModel):
+    """Several ``csms serve`` nodes on one PostgreSQL database and one MQTT broker.
+
+    The broker is the one of ``[mqtt]`` (host, port, credentials, topic prefix; publishing
+    events there stays governed by ``mqtt.enabled``). One node at a time runs the diagnostics
+    engine, under a lease in the database; the others forward their events to it and route
+    commands to the node holding each charger.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = False
+    lease_seconds: float = Field(10.0, gt=0)
+    """How long the diagnostics lease lasts without renewal (takeover time after a crash)."""
+    renew_seconds: float = Field(2.0, gt=0)
+    """How often the leader renews its lease and every node says it is alive."""
+    node_timeout: float = Field(30.0, gt=0)
+    """A node silent for this long is dead: its chargers are marked disconnected."""
+    rpc_timeout: float = Field(40.0, gt=0)
+    """Longest wait for another node's answer (a command routed to the node holding the
+    charger waits up to ``ocpp.call_timeout`` there)."""
+
+
 class Settings(BaseSettings):
     """Every setting of the CSMS in one typed object."""
 
@@ -234,6 +257,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     mqtt: MqttSettings = MqttSettings()
     webhook: WebhookSettings = WebhookSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     @property
     def database_url(self) -> str:

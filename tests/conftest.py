@@ -157,19 +157,20 @@ async def make_central(database: Database, tmp_path: Path) -> AsyncIterator[Make
     ) -> CentralSystem:
         options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "call_timeout": 2.0}
         options.update(ocpp)
-        config = Settings(
-            **(settings or {}),
-            data_dir=tmp_path,
-            node_id="test-node",
-            logging=logging or LoggingSettings(),
-            ocpp=OcppSettings(**options),
-            http=HttpSettings(host="127.0.0.1", port=0),
-            uploads=UploadSettings(ftp_host="127.0.0.1", ftp_port=0),
-            diagnostics=DiagnosticsSettings(time_scale=diagnostics_time_scale),
-            database=DatabaseSettings(
+        values: dict[str, Any] = {
+            "data_dir": tmp_path,
+            "node_id": "test-node",
+            "logging": logging or LoggingSettings(),
+            "ocpp": OcppSettings(**options),
+            "http": HttpSettings(host="127.0.0.1", port=0),
+            "uploads": UploadSettings(ftp_host="127.0.0.1", ftp_port=0),
+            "diagnostics": DiagnosticsSettings(time_scale=diagnostics_time_scale),
+            "database": DatabaseSettings(
                 url=database.url.render_as_string(hide_password=False), auto_migrate=False
             ),
-        )
+        }
+        values.update(settings or {})
+        config = Settings(**values)
         central = CentralSystem(config)
         await central.start()
         started.append(central)

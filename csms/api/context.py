@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from csms.automation import DiagnosticsRunner
+from csms.automation import DiagnosticsPort
 from csms.bus import EventBus
 from csms.protocol.registry import SessionRegistry
 from csms.settings import Settings
@@ -27,7 +27,7 @@ class ApiContext:
     execute: Execute
     """Send a command to a station (wherever it is connected) and get its outcome."""
     registry: SessionRegistry | None = None
-    runner: DiagnosticsRunner | None = None
+    runner: DiagnosticsPort | None = None
     """``None`` when diagnostics are disabled (ticket transitions and diagnose now: 503)."""
     uploads: Uploads | None = None
     extras: dict[str, object] = field(default_factory=dict)

@@ -91,7 +91,11 @@ class MqttPublisher:
     # ------------------------------------------------------------------ bus side (sync)
 
     def accept(self, notice: Notice) -> None:
-        """Bus subscriber: buffer ``notice`` (and a station's retained ``online`` state)."""
+        """Bus subscriber: buffer ``notice`` (and a station's retained ``online`` state).
+
+        Another node's notices (cluster mode) are left to that node's own publisher."""
+        if notice.origin is not None:
+            return
         try:
             payload = orjson.dumps(notice.to_dict(), option=orjson.OPT_NON_STR_KEYS)
         except TypeError:

@@ -110,13 +110,8 @@ class ReportService:
         return service
 
     def _buses(self) -> list[EventBus]:
-        """The central bus, and the runner's when it is another one (the runner publishes
-        the run and ticket notices)."""
-        buses = [self.ctx.bus]
-        runner = self.ctx.runner
-        if runner is not None and runner.bus is not self.ctx.bus:
-            buses.append(runner.bus)
-        return buses
+        """The bus the run and ticket notices come on."""
+        return [self.ctx.bus]
 
     # ------------------------------------------------------------------ intake
 
@@ -176,6 +171,8 @@ class ReportService:
 
     def _on_notice(self, notice: Notice) -> None:
         """Bus subscriber: queue the run and ticket notices that list driver reports."""
+        if notice.origin is not None:  # another node's: that node follows it
+            return
         if notice.topic not in (Topic.RUN, Topic.TICKET) or not report_ids(notice.data):
             return
         self._pending.append(notice)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
-from csms.store.base import StoreBase
-from csms.store.models import ClusterLease, ClusterNode, Station
+from csms.store.base import StoreBase, utc_now
+from csms.store.models import ClusterLease, ClusterNode, ConnectionLogEntry, Station
 from csms.store.types import as_utc
 
 
@@ -99,3 +99,21 @@ class ClusterQueries(StoreBase):
         if row is None or not row[0]:
             return None
         return row[1]
+
+    async def disconnect_node(self, node: str, reason: str) -> list[str]:
+        """Mark the stations held by a dead ``node`` disconnected; return their ids."""
+        now = utc_now()
+        async with self.db.write_session() as session:
+            ids = list((await session.execute(
+                update(Station)
+                .where(Station.connected.is_(True), Station.connected_node == node)
+                .values(connected=False, connected_node=None, updated_at=now)
+                .returning(Station.id)
+                .execution_options(synchronize_session=False)
+            )).scalars().all())
+            if ids:
+                await session.execute(insert(ConnectionLogEntry), [
+                    {"station_id": sid, "at": now, "kind": "disconnected", "detail": reason}
+                    for sid in ids
+                ])
+        return ids

@@ -1,0 +1,240 @@
+"""The nodes' link over the MQTT broker: requests between nodes, shared notices, and the
+diagnostics inbox of the leader.
+
+Topics under ``{prefix}/_cluster/``:
+
+- ``rpc/{node}``: requests to ``node`` (``{"id", "from", "kind", "body"}``), QoS 1;
+- ``reply/{node}``: answers (``{"id", "ok", "body" | "error"}``), QoS 1;
+- ``notices``: every node's operations notices, for the other nodes' live views, QoS 0;
+- ``engine``: events for the diagnostics engine, QoS 1. The leader reads them through a
+  persistent session with a fixed client id (:class:`EngineInbox`): while no leader is
+  connected the broker keeps them, and a new leader taking over the session receives what the
+  old one had not yet been given. A second client with that id makes the broker drop the
+  first: a deposed leader cannot go on reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+import orjson
+
+from csms.logs import get_logger
+from csms.mqtt.backoff import backoff_delay
+from csms.settings import MqttSettings
+
+log = get_logger("csms.cluster")
+
+Handler = Callable[[str, Any], Awaitable[Any]]
+"""Answers a request: ``(from_node, body) -> body`` (raise to answer with an error)."""
+
+
+class RemoteError(Exception):
+    """The other node answered with an error, or did not answer in time."""
+
+
+def cluster_topic(prefix: str, *levels: str) -> str:
+    """``{prefix}/_cluster/{levels...}``."""
+    return "/".join((prefix, "_cluster", *levels))
+
+
+def _client(settings: MqttSettings, identifier: str, clean: bool) -> aiomqtt.Client:
+    password = settings.password.get_secret_value() if settings.password else None
+    return aiomqtt.Client(
+        settings.host, settings.port, username=settings.username, password=password,
+        identifier=identifier, keepalive=settings.keepalive, clean_session=clean,
+    )
+
+
+class ClusterLink:
+    """One node's connection to the others (reconnects with back-off by itself)."""
+
+    def __init__(self, settings: MqttSettings, node: str) -> None:
+        self.settings = settings
+        self.node = node
+        self.prefix = settings.topic_prefix
+        self._handlers: dict[str, Handler] = {}
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_notice: Callable[[dict[str, Any]], None] | None = None
+        self.reconnects = 0
+
+    def handle(self, kind: str, handler: Handler) -> None:
+        """Answer requests of ``kind`` with ``handler``."""
+        self._handlers[kind] = handler
+
+    async def start(self, timeout: float = 10.0) -> None:
+        """Connect (and keep reconnecting); wait up to ``timeout`` for the first connection."""
+        self._task = asyncio.create_task(self._run(), name="cluster-link")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        if not self._connected.is_set():
+            log.warning("cluster_link_not_connected", host=self.settings.host,
+                        port=self.settings.port)
+
+    async def stop(self) -> None:
+        """Disconnect; pending requests fail."""
+        for task in (self._task, *self._tasks):
+            if task is not None:
+                task.cancel()
+        for task in (self._task, *self._tasks):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(RemoteError("cluster link stopped"))
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up."""
+        return self._connected.is_set()
+
+    async def request(self, node: str, kind: str, body: Any, timeout: float) -> Any:
+        """Ask ``node`` and wait for its answer; :class:`RemoteError` on error or timeout."""
+        request_id = f"{self.node}:{next(self._ids)}"
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        message = {"id": request_id, "from": self.node, "kind": kind, "body": body}
+        try:
+            async with asyncio.timeout(timeout):
+                await self._publish(cluster_topic(self.prefix, "rpc", node), message, qos=1)
+                return await future
+        except TimeoutError as exc:
+            raise RemoteError(f"{kind}: no answer from node {node} in {timeout:g} s") from exc
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def publish_notice(self, notice: dict[str, Any]) -> None:
+        """Share a notice with the other nodes (best effort, QoS 0)."""
+        if self._client is not None and self.connected:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.publish(
+                    cluster_topic(self.prefix, "notices"),
+                    orjson.dumps({"from": self.node, "notice": notice}), qos=0)
+
+    async def send_engine_input(self, event: dict[str, Any]) -> None:
+        """Queue an event for the diagnostics leader (QoS 1; kept by the broker)."""
+        await self._publish(cluster_topic(self.prefix, "engine"), event, qos=1)
+
+    async def _publish(self, topic: str, message: Any, qos: int) -> None:
+        await self._connected.wait()
+        client = self._client
+        assert client is not None
+        await client.publish(topic, orjson.dumps(message), qos=qos)
+
+    async def _run(self) -> None:
+        failures = 0
+        identifier = f"{self.prefix}-node-{self.node}"
+        while True:
+            try:
+                async with _client(self.settings, identifier, clean=True) as client:
+                    self._client = client
+                    await client.subscribe(cluster_topic(self.prefix, "rpc", self.node), qos=1)
+                    await client.subscribe(cluster_topic(self.prefix, "reply", self.node),
+                                           qos=1)
+                    await client.subscribe(cluster_topic(self.prefix, "notices"), qos=0)
+                    self._connected.set()
+                    failures = 0
+                    log.info("cluster_link_connected", node=self.node)
+                    async for message in client.messages:
+                        self._dispatch(str(message.topic), message.payload)
+            except aiomqtt.MqttError as exc:
+                self._connected.clear()
+                self._client = None
+                failures += 1
+                self.reconnects += 1
+                delay = backoff_delay(failures, self.settings.reconnect_initial,
+                                      self.settings.reconnect_max)
+                log.warning("cluster_link_lost", error=str(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    def _dispatch(self, topic: str, payload: Any) -> None:
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            log.warning("cluster_message_unreadable", topic=topic)
+            return
+        if topic.endswith("/notices"):
+            if data.get("from") != self.node and self.on_notice is not None:
+                self.on_notice(data.get("notice", {}))
+        elif "/reply/" in topic:
+            future = self._pending.get(data.get("id", ""))
+            if future is not None and not future.done():
+                if data.get("ok"):
+                    future.set_result(data.get("body"))
+                else:
+                    future.set_exception(RemoteError(str(data.get("error"))))
+        else:
+            task = asyncio.create_task(self._answer(data))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, data: dict[str, Any]) -> None:
+        handler = self._handlers.get(data.get("kind", ""))
+        reply: dict[str, Any] = {"id": data.get("id")}
+        if handler is None:
+            reply |= {"ok": False, "error": f"unknown request kind {data.get('kind')!r}"}
+        else:
+            try:
+                reply |= {"ok": True, "body": await handler(data.get("from", ""),
+                                                             data.get("body"))}
+            except Exception as exc:
+                reply |= {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        sender = data.get("from")
+        if sender:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._publish(cluster_topic(self.prefix, "reply", sender), reply, qos=1)
+
+
+class EngineInbox:
+    """The leader's reader of ``{prefix}/_cluster/engine`` (persistent session)."""
+
+    def __init__(self, settings: MqttSettings, deliver: Callable[[dict[str, Any]], None]) -> None:
+        self.settings = settings
+        self.deliver = deliver
+        self._task: asyncio.Task[None] | None = None
+        self.received = 0
+
+    async def start(self) -> None:
+        """Take over the session and start delivering."""
+        self._task = asyncio.create_task(self._run(), name="cluster-engine-inbox")
+
+    async def stop(self) -> None:
+        """Stop reading (the broker keeps what follows for the next leader)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        failures = 0
+        prefix = self.settings.topic_prefix
+        while True:
+            try:
+                async with _client(self.settings, f"{prefix}-engine", clean=False) as client:
+                    await client.subscribe(cluster_topic(prefix, "engine"), qos=1)
+                    failures = 0
+                    async for message in client.messages:
+                        try:
+                            data = orjson.loads(message.payload)
+                        except orjson.JSONDecodeError:
+                            continue
+                        self.received += 1
+                        self.deliver(data)
+            except aiomqtt.MqttError as exc:
+                failures += 1
+                delay = backoff_delay(failures, self.settings.reconnect_initial,
+                                      self.settings.reconnect_max)
+                log.warning("cluster_inbox_lost", error=str(exc), retry_in=round(delay, 2))
+                await asyncio.sleep(delay)
