@@ -23,6 +23,7 @@ from csms.cluster.node import ClusterNode
 from csms.components import Component
 from csms.http.app import create_app
 from csms.http.server import HttpServer
+from csms.logindex import LogIndexer
 from csms.logs import get_logger
 from csms.protocol.registry import SessionRegistry
 from csms.server import OcppServer
@@ -60,6 +61,13 @@ class CentralSystem:
         )
         self.diagnostics = self._diagnostics_runner() if settings.diagnostics.enabled else None
         """The diagnostics engine's pump (with several nodes it runs only on the leader)."""
+        self.logs = LogIndexer(
+            self.store, self.bus, self.uploads,
+            load_signatures(resolve_path(settings.diagnostics.signatures))
+            if settings.diagnostics.enabled else None,
+        )
+        if self.diagnostics is not None:
+            self.logs.listeners.append(self.diagnostics.log_received)
         self.cluster = ClusterNode(self, self.diagnostics) if settings.cluster.enabled else None
         port: DiagnosticsPort | None = self.diagnostics
         if self.cluster is not None and self.diagnostics is not None:
@@ -84,6 +92,7 @@ class CentralSystem:
         self.http = HttpServer(
             create_app(uploads=self.uploads, context=self.api, routers=self.http_routers),
             host=settings.http.host, port=settings.http.port,
+            reuse_port=settings.http.reuse_port, extra_port=settings.http.upload_port,
         )
         self.ftp = (
             FtpUploadServer(
@@ -111,9 +120,7 @@ class CentralSystem:
             return DiagnosticsEngine(playbooks, sla, timings, state, log_location=location)
 
         return DiagnosticsRunner(
-            engine, self.store, self.execute, uploads,
-            load_signatures(resolve_path(config.signatures)), node=self.settings.node_id,
-            bus=self.bus,
+            engine, self.store, self.execute, node=self.settings.node_id, bus=self.bus,
             state_key=CLUSTER_STATE_KEY if self.settings.cluster.enabled else None,
             guard=self._leads if self.settings.cluster.enabled else None,
         )
@@ -144,10 +151,11 @@ class CentralSystem:
             log.info("stale_connections_cleared", stations=stale)
         await asyncio.to_thread(self.uploads.storage.remove_partials)
         await self.http.start()
-        self.uploads.registry.endpoints.http_port = self.http.port
+        self.uploads.registry.endpoints.http_port = self.http.extra_port or self.http.port
         if self.ftp is not None:
             await self.ftp.start()
             self.uploads.registry.endpoints.ftp_port = self.ftp.port
+        await self.logs.start()
         if self.cluster is not None:
             await self.cluster.start()
         elif self.diagnostics is not None:
@@ -165,6 +173,7 @@ class CentralSystem:
             await self.cluster.stop()
         elif self.diagnostics is not None:
             await self.diagnostics.stop()
+        await self.logs.stop()
         for component in reversed(self.components):
             await component.stop()
         if self.ftp is not None:

@@ -15,16 +15,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
-from csms.bus import EventBus, Notice, Topic
+from csms.bus import EventBus
 from csms.logs import get_logger
 from csms.notices import command_notice, run_notice, station_notice, ticket_notice
 from csms.protocol.common import utc_now
 from csms.store import Store
 from csms.uploads.registry import UploadedLog
-from csms.uploads.service import Uploads
 from diagnostics import (
     DiagnosticsEngine,
     EngineState,
@@ -34,7 +32,6 @@ from diagnostics import (
     RunChanged,
     RunView,
     SendCommand,
-    SignatureSet,
     StationInfo,
     Ticket,
     UpdateTicket,
@@ -53,8 +50,6 @@ Execute = Callable[[str, StationCommand], Awaitable[CommandOutcome]]
 MAX_TICK = 1.0
 #: Finished runs kept in memory for tests, logs and (later) the API.
 FINISHED_RUNS_KEPT = 1000
-#: Largest log read for signature matching.
-MAX_LOG_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +106,6 @@ class DiagnosticsRunner:
         engine_factory: Callable[[EngineState | None], DiagnosticsEngine],
         store: Store,
         execute: Execute,
-        uploads: Uploads,
-        signatures: SignatureSet,
         node: str,
         clock: Callable[[], datetime] = utc_now,
         bus: EventBus | None = None,
@@ -122,8 +115,6 @@ class DiagnosticsRunner:
         self._factory = engine_factory
         self.store = store
         self._execute = execute
-        self.uploads = uploads
-        self.signatures = signatures
         self.node = node
         self.state_key = state_key or node
         """Row of ``engine_state`` this runner owns (the node, or ``cluster`` when several
@@ -136,7 +127,6 @@ class DiagnosticsRunner:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pump: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._remove_listener: Callable[[], None] | None = None
         #: Runs that ended, newest last (bounded): what was fixed, cleared or ticketed.
         self.finished_runs: deque[RunView] = deque(maxlen=FINISHED_RUNS_KEPT)
 
@@ -147,14 +137,11 @@ class DiagnosticsRunner:
         self.engine = self._factory(state)
         if state is not None:
             log.info("diagnostics_resumed", runs=len(self.engine.runs()))
-        self._remove_listener = self.uploads.registry.add_listener(self._on_upload)
         self._pump = asyncio.create_task(self._run(), name="diagnostics-pump")
         self._ticker = asyncio.create_task(self._tick(), name="diagnostics-tick")
 
     async def stop(self) -> None:
         """Stop feeding the engine; commands in flight are abandoned (resumed on restart)."""
-        if self._remove_listener is not None:
-            self._remove_listener()
         for task in (self._ticker, self._pump, *self._tasks):
             if task is not None:
                 task.cancel()
@@ -313,23 +300,11 @@ class DiagnosticsRunner:
             data=encode(Ticket, ticket),
         )
 
-    async def _on_upload(self, upload: UploadedLog) -> None:
-        log_id = await self.store.save_log_file(
-            station_id=upload.station_id, request_id=upload.request_id,
-            protocol=str(upload.protocol), path=str(upload.path),
-            filename_as_sent=upload.filename_as_sent, size=upload.size, sha256=upload.sha256,
-            received_at=upload.received_at,
-        )
-        meta = {"log_id": log_id, "request_id": upload.request_id, "size": upload.size,
-                "protocol": str(upload.protocol)}
-        self.bus.publish(Notice(Topic.LOG, "uploaded", upload.station_id, meta))
-        text = await asyncio.to_thread(_read_text, upload.path)
-        findings = self.signatures.match(text)
-        encoded = [encode(type(f), f) for f in findings]
-        await self.store.set_log_findings(log_id, encoded)
-        self.bus.publish(Notice(Topic.LOG, "analysed", upload.station_id,
-                                {**meta, "findings": encoded}))
-        self._queue.put_nowait(_LogAnalysed(upload, findings))
+    def log_received(self, upload: UploadedLog, findings: list[Any]) -> None:
+        """An upload was stored and analysed (by :class:`csms.logindex.LogIndexer`): tell
+        the engine, if it runs here (it asked for the log)."""
+        if self._pump is not None and not self._pump.done():
+            self._queue.put_nowait(_LogAnalysed(upload, findings))
 
     async def _tick(self) -> None:
         while True:
@@ -345,11 +320,6 @@ class DiagnosticsRunner:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _read_text(path: Path) -> str:
-    with path.open("rb") as handle:
-        return handle.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
 
 
 class RecordingBackend:

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="folder for the SQLite file and uploads")
     serve.add_argument("--log-format", choices=["console", "json"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="N processes sharing the ports, as cluster nodes (needs "
+                       "PostgreSQL and the MQTT broker); default 1")
+    serve.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -108,16 +112,40 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``csms`` console script and ``python -m csms``."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config, **_overrides(args))
+        if getattr(args, "worker_index", None) is not None:
+            from csms.workers import worker_overrides
+
+            extra = worker_overrides(settings, args.worker_index)
+            settings = load_settings(args.config, **_merge(_overrides(args), extra))
     except (SettingsError, ValidationError) as exc:
         print(f"csms: invalid settings: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.logging)
     if args.command == "serve":
+        if args.workers != 1 and args.worker_index is None:
+            from csms.workers import check, supervise
+
+            problem = check(settings, args.workers)
+            if problem:
+                print(f"csms: {problem}", file=sys.stderr)
+                return 2
+            raw = list(sys.argv[1:] if argv is None else argv)
+            return supervise(_without_workers(raw), args.workers)
         return _serve(settings)
     if args.command == "db":
         return asyncio.run(_db_upgrade(settings))
@@ -126,6 +154,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.station_command == "add":
         return asyncio.run(_station_add(settings, args))
     return asyncio.run(_station_list(settings))
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """``argv`` without ``--workers N`` / ``--workers=N``."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
 
 
 def _serve(settings: Settings) -> int:

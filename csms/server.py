@@ -16,7 +16,7 @@ import string
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import structlog
@@ -36,6 +36,9 @@ from csms.security.passwords import InvalidHash, verify_password
 from csms.settings import OcppSettings
 from csms.store import Store
 from diagnostics.events import StationConnected, StationDisconnected
+
+if TYPE_CHECKING:
+    from csms.metrics.ocpp import OcppMeter
 
 #: Subprotocols we speak, and the adapter for each (OCPP-J 1.6 §3.2, 2.0.1 Part 4 §3.2).
 ADAPTERS: dict[str, type[StationConnection]] = {"ocpp1.6": Station16, "ocpp2.0.1": Station201}
@@ -89,6 +92,7 @@ class OcppServer:
         backend: StationBackend | None = None,
         log_frames: bool = False,
         clock: Callable[[], datetime] = utc_now,
+        metrics: OcppMeter | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -97,6 +101,8 @@ class OcppServer:
         self._log_frames = log_frames
         self._clock = clock
         self._server: Server | None = None
+        self.metrics = metrics
+        """OCPP traffic counters (set by :mod:`csms.metrics` before :meth:`start`)."""
 
     @property
     def port(self) -> int:
@@ -121,6 +127,7 @@ class OcppServer:
             ping_timeout=s.ping_timeout,
             max_size=s.max_message_size,
             backlog=s.backlog,
+            reuse_port=s.reuse_port or None,
         )
         log.info("ocpp_listening", url=f"ws://{s.host}:{self.port}{s.path_prefix}/{{id}}")
 
@@ -140,6 +147,8 @@ class OcppServer:
         if identity is None:
             log.info("handshake_refused", path=request.path[:200], reason="bad path or identity",
                      remote=address)
+            if self.metrics is not None:
+                self.metrics.connection_refused("bad path or identity")
             return connection.respond(
                 HTTPStatus.NOT_FOUND,
                 f"Expected {self.settings.path_prefix}/<charge point id> "
@@ -169,6 +178,8 @@ class OcppServer:
 
     async def _refuse(self, identity: str, address: str | None, reason: str) -> None:
         log.warning("handshake_refused", charger_id=identity, reason=reason, remote=address)
+        if self.metrics is not None:
+            self.metrics.connection_refused(reason)
         await self.store.record_refused(identity, self._clock(), reason, address)
 
     async def _handle(self, connection: ServerConnection) -> None:
@@ -195,6 +206,7 @@ class OcppServer:
             call_timeout=self.settings.call_timeout,
             heartbeat_interval=self.settings.heartbeat_interval,
             log_frames=self._log_frames,
+            metrics=self.metrics,
         )
         session = await self.registry.register(station)
         version = station.version

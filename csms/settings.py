@@ -56,6 +56,8 @@ class OcppSettings(BaseModel):
     """Listen backlog, sized for reconnect storms after an outage."""
     compression: bool = False
     """permessage-deflate; off by default (CPU per connection, few chargers use it)."""
+    reuse_port: bool = False
+    """SO_REUSEPORT: several worker processes share the port (``csms serve --workers``)."""
 
     @field_validator("path_prefix")
     @classmethod
@@ -71,6 +73,11 @@ class HttpSettings(BaseModel):
 
     host: str = "0.0.0.0"
     port: int = Field(8080, ge=0, le=65535)
+    reuse_port: bool = False
+    """SO_REUSEPORT: several worker processes share the port (``csms serve --workers``)."""
+    upload_port: int | None = Field(None, ge=0, le=65535)
+    """Also listen on this port (0: any free one) and put it in HTTP upload locations, so
+    that a charger's upload reaches the process that asked for it (``--workers``)."""
 
 
 class UploadSettings(BaseModel):

@@ -41,9 +41,14 @@ class HttpServer:
         timeout_graceful_shutdown: float = 5.0,
         limit_concurrency: int | None = None,
         h11_max_incomplete_event_size: int = 64 * 1024,
+        reuse_port: bool = False,
+        extra_port: int | None = None,
     ) -> None:
         self.host = host
         self._port = port
+        self.reuse_port = reuse_port
+        self.extra_port = extra_port
+        """A second listener of its own (``None``: none), its bound port once started."""
         self.backlog = backlog
         self.config = uvicorn.Config(
             app,
@@ -79,11 +84,16 @@ class HttpServer:
         """Bind, run the app's startup (lifespan), start serving; errors are raised here."""
         if self._task is not None:
             raise RuntimeError("already started")
-        sock = await self._bind()
+        sock = await self._bind(self._port, self.reuse_port)
         self._port = sock.getsockname()[1]
+        sockets = [sock]
+        if self.extra_port is not None:
+            extra = await self._bind(self.extra_port, False)
+            self.extra_port = extra.getsockname()[1]
+            sockets.append(extra)
         server = _EmbeddedServer(self.config)
         self._server = server
-        task = asyncio.create_task(self._serve(server, sock), name="http-server")
+        task = asyncio.create_task(self._serve(server, sockets), name="http-server")
         self._task = task
         while not server.started:
             if task.done():
@@ -110,15 +120,17 @@ class HttpServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _bind(self) -> socket.socket:
+    async def _bind(self, port: int, reuse_port: bool) -> socket.socket:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(
-            self.host or None, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            self.host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
         family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(address)
             sock.listen(self.backlog)
             sock.setblocking(False)
@@ -128,10 +140,11 @@ class HttpServer:
         return sock
 
     @staticmethod
-    async def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+    async def _serve(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
         try:
-            await server.serve(sockets=[sock])
+            await server.serve(sockets=sockets)
         except SystemExit as exc:  # uvicorn exits on a failed lifespan startup
             raise RuntimeError("HTTP app startup failed") from exc
         finally:
-            sock.close()
+            for sock in sockets:
+                sock.close()

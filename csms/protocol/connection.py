@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from ocpp.charge_point import ChargePoint, _raise_key_error
@@ -36,6 +36,9 @@ from csms.logs import get_logger
 from csms.protocol.keys import dumps, loads, payload_from_dataclass, to_snake
 from csms.protocol.ports import StationBackend
 from csms.protocol.validation import REAL_WORLD_TOLERANCE, PayloadValidator
+
+if TYPE_CHECKING:
+    from csms.metrics.ocpp import OcppMeter
 
 _ID_PATTERN = re.compile(r'^\s*\[\s*\d+\s*,\s*"((?:[^"\\]|\\.){1,64})"')
 _NO_TOLERANCE: frozenset[str] = frozenset()
@@ -66,6 +69,7 @@ class StationConnection(ChargePoint):
         call_timeout: float = 30.0,
         heartbeat_interval: int = 300,
         log_frames: bool = False,
+        metrics: OcppMeter | None = None,
     ) -> None:
         super().__init__(station_id, connection, response_timeout=call_timeout)
         self.backend = backend
@@ -79,6 +83,8 @@ class StationConnection(ChargePoint):
             _validators[version] = PayloadValidator(version)
         self._validator = _validators[version]
         self.log = get_logger("csms.protocol")
+        # Metrics hooks: one dict lookup and a few additions per message (csms.metrics.ocpp).
+        self._meter = metrics.version(version) if metrics is not None else None
 
     @property
     def version(self) -> str:
@@ -140,6 +146,8 @@ class StationConnection(ChargePoint):
             elif message_type in (MessageType.CallResult, MessageType.CallError):
                 self._on_answer_frame(frame, unique_id)
             else:
+                if self._meter is not None:
+                    self._meter.malformed += 1
                 await self._send_error(
                     unique_id,
                     ProtocolError(details={"cause": f"MessageTypeId {message_type} "
@@ -151,6 +159,8 @@ class StationConnection(ChargePoint):
 
     async def _on_call_frame(self, frame: list[Any], unique_id: str) -> None:
         if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
+            if self._meter is not None:
+                self._meter.malformed += 1
             await self._send_error(
                 unique_id,
                 FormatViolationError(details={"cause": "a CALL is [2, MessageId, Action, "
@@ -158,6 +168,8 @@ class StationConnection(ChargePoint):
             )
             return
         call = Call(unique_id, frame[2], frame[3])
+        meter = self._meter.action(call.action) if self._meter is not None else None
+        started = meter.received() if meter is not None else 0.0
         try:
             answer = await self._handle_call(call)
         except OCPPError as error:
@@ -165,12 +177,18 @@ class StationConnection(ChargePoint):
                 "call_refused", action=call.action, code=error.code, cause=_cause(error)
             )
             await self._send_error(unique_id, error)
+            if meter is not None:
+                meter.refused(started)
             return
         except Exception:
             self.log.exception("handler_failed", action=call.action)
             await self._send_error(unique_id, None)
+            if meter is not None:
+                meter.refused(started)
             return
         await self._send(answer)
+        if meter is not None:
+            meter.answered(started)
 
     async def _handle_call(self, msg: Call) -> str:
         """Validate, dispatch to the ``@on`` handler, validate and serialise its answer."""
@@ -225,6 +243,7 @@ class StationConnection(ChargePoint):
         action = type(payload).__name__
         call = Call(str(self._unique_id_generator()), action, payload_from_dataclass(payload))
         self._validator.validate(call)
+        meter = self._meter.action(action) if self._meter is not None else None
         async with self._call_lock:
             if self._closed:
                 raise StationOffline("connection closed")
@@ -233,14 +252,19 @@ class StationConnection(ChargePoint):
             )
             self._pending[call.unique_id] = future
             try:
+                started = meter.call_sent() if meter is not None else 0.0
                 await self._send(dumps([MessageType.Call, call.unique_id, action, call.payload]))
                 try:
                     async with asyncio.timeout(self._response_timeout):
                         answer = await future
                 except TimeoutError as exc:
+                    if meter is not None:
+                        meter.call_timed_out(started)
                     raise CallTimeout(
                         f"no answer to {action} within {self._response_timeout} s"
                     ) from exc
+                if meter is not None:
+                    meter.call_answered(started, isinstance(answer, CallError))
             except ConnectionClosed as exc:
                 raise StationOffline("connection closed") from exc
             finally:
@@ -273,6 +297,8 @@ class StationConnection(ChargePoint):
         task.add_done_callback(self._tasks.discard)
 
     async def _refuse_unreadable(self, raw: str, error: OCPPError) -> None:
+        if self._meter is not None:
+            self._meter.malformed += 1
         match = _ID_PATTERN.match(raw) if raw else None
         unique_id = match.group(1) if match else self.unreadable_id
         self.log.warning(

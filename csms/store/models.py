@@ -362,7 +362,7 @@ class WebhookDelivery(Base):
     """``ticket.opened``, ``ticket.updated`` or ``ticket.resolved``."""
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))
-    """``pending``, ``delivered`` or ``parked``."""
+    """``pending``, ``delivered``, ``parked`` or ``skipped`` (by an operator)."""
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text())
