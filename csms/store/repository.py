@@ -97,6 +97,8 @@ class Store(
         self._writer: asyncio.Task[None] | None = None
         self._touch_statement: Any = None
         self._connector_statement: Any = None
+        self._connect_statement: Any = None
+        self._boot_statement: Any = None
         self._touched: Collection[str] = _NOTHING
 
     # ------------------------------------------------------------------ events
@@ -172,6 +174,11 @@ class Store(
         ])
         self._touched = touches.keys()
         try:
+            connects, boots, others = _split_connections(others)
+            if connects:
+                await self._bulk_connected(connection, connects)
+            if boots:
+                await self._bulk_booted(connection, boots)
             for event in others:
                 await self._record(session, event)
         finally:
@@ -180,6 +187,63 @@ class Store(
             await self._bulk_statuses(connection, statuses)
         if meters:
             await self._bulk_meters(session, meters)
+
+    async def _bulk_connected(self, connection: Any, events: list[StationConnected]) -> None:
+        """Connections of distinct stations (a reconnect storm): two statements in all."""
+        if self._connect_statement is None:
+            at: Any = bindparam("at")
+            stmt = self._insert(Station).values(
+                id=bindparam("station_id"), registered_at=at, updated_at=at, last_seen_at=at,
+                boot_count=0, connected=True, connected_node=bindparam("node"),
+                protocol=bindparam("protocol"),
+            )
+            excluded = stmt.excluded
+            self._connect_statement = stmt.on_conflict_do_update(
+                index_elements=[Station.id],
+                set_={
+                    "connected": True,
+                    "connected_node": excluded.connected_node,
+                    "protocol": excluded.protocol,
+                    "updated_at": excluded.updated_at,
+                    "last_seen_at": _later(Station.last_seen_at, excluded.last_seen_at),
+                },
+            )
+        rows = [{"station_id": e.station_id, "at": as_utc(e.at), "node": self.node,
+                 "protocol": e.protocol} for e in events]
+        await connection.execute(self._connect_statement, rows)
+        await connection.execute(insert(ConnectionLogEntry), [
+            {"station_id": e.station_id, "at": as_utc(e.at), "kind": "connected",
+             "protocol": e.protocol, "remote_address": e.remote_address}
+            for e in events
+        ])
+
+    async def _bulk_booted(self, connection: Any, events: list[StationBooted]) -> None:
+        """BootNotifications of distinct stations: one statement."""
+        if self._boot_statement is None:
+            at: Any = bindparam("at")
+            fields = ("vendor", "model", "serial_number", "firmware_version",
+                      "last_boot_reason")
+            stmt = self._insert(Station).values(
+                id=bindparam("station_id"), registered_at=at, updated_at=at, last_seen_at=at,
+                last_boot_at=at, boot_count=1, connected=False,
+                **{name: bindparam(name) for name in fields},
+            )
+            excluded = stmt.excluded
+            update_set: dict[str, Any] = {name: excluded[name] for name in fields}
+            update_set |= {
+                "last_boot_at": excluded.last_boot_at,
+                "boot_count": Station.boot_count + 1,
+                "updated_at": excluded.updated_at,
+                "last_seen_at": _later(Station.last_seen_at, excluded.last_seen_at),
+            }
+            self._boot_statement = stmt.on_conflict_do_update(
+                index_elements=[Station.id], set_=update_set)
+        await connection.execute(self._boot_statement, [
+            {"station_id": e.station_id, "at": as_utc(e.at), "vendor": e.vendor,
+             "model": e.model, "serial_number": e.serial_number,
+             "firmware_version": e.firmware_version, "last_boot_reason": e.reason}
+            for e in events
+        ])
 
     def _touch_stmt(self) -> Any:
         """Create the station if needed and move ``last_seen_at`` forward (built once)."""
@@ -912,6 +976,34 @@ def _jsonable(value: Any) -> Any:
 
 
 _NOTHING: frozenset[str] = frozenset()
+
+
+def _split_connections(
+    events: list[DomainEvent],
+) -> tuple[list[StationConnected], list[StationBooted], list[DomainEvent]]:
+    """Connections and boots that can be written in bulk, and the rest (in order).
+
+    Bulk only where order cannot matter: one connection and one boot per station in the
+    batch, and no disconnection of that station in it (a reconnect stays sequential).
+    """
+    unsafe = {e.station_id for e in events if isinstance(e, StationDisconnected)}
+    connects: dict[str, StationConnected] = {}
+    boots: dict[str, StationBooted] = {}
+    for event in events:
+        sid = event.station_id
+        if isinstance(event, StationConnected):
+            if sid in connects:
+                unsafe.add(sid)
+            connects[sid] = event
+        elif isinstance(event, StationBooted):
+            if sid in boots:
+                unsafe.add(sid)
+            boots[sid] = event
+    bulk_connects = [e for sid, e in connects.items() if sid not in unsafe]
+    bulk_boots = [e for sid, e in boots.items() if sid not in unsafe]
+    taken = {id(e) for e in (*bulk_connects, *bulk_boots)}
+    rest = [e for e in events if id(e) not in taken]
+    return bulk_connects, bulk_boots, rest
 
 _MAX_BATCH = 500
 """Most events one group-commit transaction takes."""
