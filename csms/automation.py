@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ class DiagnosticsRunner:
         self.engine: DiagnosticsEngine | None = None
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._info_wanted: set[str] = set()
+        self._info_task: asyncio.Task[None] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         #: Runs that ended, newest last (bounded): what was fixed, cleared or ticketed.
@@ -135,6 +138,7 @@ class DiagnosticsRunner:
         saved = await self.store.load_engine_state(self.state_key)
         state = EngineState.from_json(saved) if saved else None
         self.engine = self._factory(state)
+        await self._preload_info(self.engine)
         if state is not None:
             log.info("diagnostics_resumed", runs=len(self.engine.runs()))
         self._pump = asyncio.create_task(self._run(), name="diagnostics-pump")
@@ -142,10 +146,10 @@ class DiagnosticsRunner:
 
     async def stop(self) -> None:
         """Stop feeding the engine; commands in flight are abandoned (resumed on restart)."""
-        for task in (self._ticker, self._pump, *self._tasks):
+        for task in (self._ticker, self._pump, self._info_task, *self._tasks):
             if task is not None:
                 task.cancel()
-        for task in (self._ticker, self._pump, *self._tasks):
+        for task in (self._ticker, self._pump, self._info_task, *self._tasks):
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -227,8 +231,10 @@ class DiagnosticsRunner:
             actions = engine.log_analysed(upload.station_id, upload.request_id, item.findings,
                                           str(upload.path), now)
         else:
-            if isinstance(item, StationConnected):
-                await self._load_station_info(engine, item.station_id)
+            if isinstance(item, StationConnected) and engine.station_info(
+                item.station_id
+            ) is None:
+                self._want_info(item.station_id)
             actions = engine.observe(item, now)
         if actions:
             await self._write_ahead(engine)
@@ -241,14 +247,30 @@ class DiagnosticsRunner:
             raise Deposed("this node no longer holds the diagnostics lease")
         await self.store.save_engine_state(self.state_key, engine.snapshot().to_json())
 
-    async def _load_station_info(self, engine: DiagnosticsEngine, station_id: str) -> None:
-        """Site, owner and location for the station's tickets and SLA policy."""
-        station = await self.store.get_station(station_id)
-        if station is not None:
-            engine.set_station_info(StationInfo(
-                station_id=station_id, site=station.site, owner=station.owner,
-                location=station.location,
-            ))
+    def _want_info(self, station_id: str) -> None:
+        """Fetch the station's site, owner and location in the background (in bulk: a
+        reconnect storm costs one query per round, and never stalls the pump)."""
+        self._info_wanted.add(station_id)
+        if self._info_task is None or self._info_task.done():
+            self._info_task = asyncio.create_task(self._fetch_info())
+
+    async def _fetch_info(self) -> None:
+        while self._info_wanted:
+            wanted, self._info_wanted = self._info_wanted, set()
+            try:
+                stations = await self.store.stations_by_id(sorted(wanted))
+            except Exception:
+                log.exception("station_info_failed", stations=len(wanted))
+                return
+            infos = [_info(s) for s in stations if s.site or s.owner or s.location]
+            if infos:
+                await self.call(functools.partial(_set_infos, infos=infos))
+
+    async def _preload_info(self, engine: DiagnosticsEngine) -> None:
+        """Every registered station's details, once at start (one query)."""
+        for station in await self.store.list_stations():
+            if station.site or station.owner or station.location:
+                engine.set_station_info(_info(station))
 
     async def _perform(self, action: Action) -> None:
         match action:
@@ -320,6 +342,19 @@ class DiagnosticsRunner:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _info(station: Any) -> StationInfo:
+    return StationInfo(station_id=station.id, site=station.site, owner=station.owner,
+                       location=station.location)
+
+
+def _set_infos(
+    engine: DiagnosticsEngine, now: datetime, *, infos: list[StationInfo]
+) -> tuple[None, list[Action]]:
+    for info in infos:
+        engine.set_station_info(info)
+    return None, []
 
 
 class RecordingBackend:

@@ -217,6 +217,14 @@ class OverviewQueries(StoreBase):
                 result[connector.station_id].append(connector)
         return result
 
+    async def stations_by_id(self, station_ids: list[str]) -> list[Station]:
+        """The stations with these ids (unknown ones left out)."""
+        if not station_ids:
+            return []
+        async with self.db.read_session() as session:
+            query = select(Station).where(Station.id.in_(station_ids))
+            return list((await session.scalars(query)).all())
+
     async def active_runs_of(self, station_ids: list[str]) -> dict[str, list[RunRecord]]:
         """Running diagnostics of many stations, by station id."""
         result: dict[str, list[RunRecord]] = {sid: [] for sid in station_ids}

@@ -161,3 +161,19 @@ async def test_fixed_run_is_listed_with_every_step_result(
     fleet = (await client.get("/api/v1/fleet", headers=viewer)).json()
     assert fleet["fixed_remotely"] == 1 and fleet["remote_fix_share"] == 1.0
     assert (await client.get("/api/v1/runs/NOPE", headers=viewer)).status_code == 404
+
+
+async def test_ticket_carries_the_station_details_registered_while_running(
+    api_central: CentralSystem, client: httpx.AsyncClient
+) -> None:
+    viewer = auth(await create_token(api_central.store, "viewer"))
+    await api_central.store.set_station_details("SITE-1", site="depot-7", owner="acme",
+                                                location="Bay 3")
+    async with STATIONS["1.6"]("SITE-1", api_central.ocpp_url, scenario="safety-fault"):
+        body = await _poll(client, "/api/v1/tickets?station_id=SITE-1", viewer,
+                           lambda b: len(b["items"]) == 1)
+    detail = (await client.get(f"/api/v1/tickets/{body['items'][0]['ticket_id']}",
+                               headers=viewer)).json()
+    assert detail["priority"] == "P1"
+    assert detail["station"]["site"] == "depot-7" and detail["station"]["owner"] == "acme"
+    assert detail["station"]["location"] == "Bay 3"
