@@ -4,6 +4,9 @@ Example: ``csms-sim --protocol 2.0.1 --count 50 --url ws://127.0.0.1:9000/ocpp -
 Prints a one-line summary every ``--summary-interval`` seconds and at the end; exits 1 if not
 every station booted, 0 otherwise.
 
+``csms-sim fleet --count 5000 --rate 2000 ...`` runs the load generator instead
+(:mod:`simulators.loadgen`: thousands of lightweight chargers; ``csms-sim fleet --help``).
+
 Fault scenarios (:mod:`simulators.scenarios`): ``--scenario fixed-by-unlock`` applies one to every
 station; ``--scenario-set clears_after=5`` changes a field (JSON value, else a string);
 ``--scenario-file my.json`` registers scenarios from JSON; ``--list-scenarios`` prints them.
@@ -161,8 +164,13 @@ async def run(args: argparse.Namespace, scenario: Scenario | None = None) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console-script entry point."""
-    args = build_parser().parse_args(argv)
+    """Console-script entry point (``csms-sim fleet ...``: the load generator)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["fleet"]:
+        from simulators.loadgen.cli import main as fleet_main
+
+        return fleet_main(arguments[1:], prog="csms-sim fleet")
+    args = build_parser().parse_args(arguments)
     try:
         if args.list_scenarios:
             for path in args.scenario_file:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
@@ -30,6 +31,7 @@ from ocpp.exceptions import (
     ProtocolError,
 )
 from ocpp.messages import Call, CallError, CallResult, MessageType
+from ocpp.routing import create_route_map
 from websockets.exceptions import ConnectionClosed
 
 from csms.logs import get_logger
@@ -43,6 +45,17 @@ if TYPE_CHECKING:
 _ID_PATTERN = re.compile(r'^\s*\[\s*\d+\s*,\s*"((?:[^"\\]|\\.){1,64})"')
 _NO_TOLERANCE: frozenset[str] = frozenset()
 _validators: dict[str, PayloadValidator] = {}
+
+
+_ROUTE_MAPS: dict[type, dict[str, dict[str, Any]]] = {}
+
+
+def _routes(cls: type) -> dict[str, dict[str, Any]]:
+    """The ``@on`` handlers of an adapter class by action (unbound), built once per class."""
+    found = _ROUTE_MAPS.get(cls)
+    if found is None:
+        found = _ROUTE_MAPS[cls] = create_route_map(cls)
+    return found
 
 
 class CallTimeout(Exception):
@@ -59,6 +72,8 @@ class StationConnection(ChargePoint):
     _ocpp_version: ClassVar[str]
     #: Message id for a CALLERROR about a frame whose id cannot be read (2.0.1 only).
     unreadable_id: ClassVar[str | None] = None
+    #: Shared by every session (the charger id is bound in the context variables).
+    log: ClassVar[Any] = get_logger("csms.protocol")
 
     def __init__(
         self,
@@ -71,7 +86,13 @@ class StationConnection(ChargePoint):
         log_frames: bool = False,
         metrics: OcppMeter | None = None,
     ) -> None:
-        super().__init__(station_id, connection, response_timeout=call_timeout)
+        # The library's __init__ builds a route map per instance (a dir() walk of the whole
+        # class: time and memory per connection in a reconnect storm); ours is per class.
+        self.id = station_id
+        self._connection = connection
+        self._response_timeout = call_timeout
+        self._call_lock = asyncio.Lock()
+        self._unique_id_generator = uuid.uuid4
         self.backend = backend
         self.heartbeat_interval = heartbeat_interval
         self._log_frames = log_frames
@@ -82,7 +103,6 @@ class StationConnection(ChargePoint):
         if version not in _validators:
             _validators[version] = PayloadValidator(version)
         self._validator = _validators[version]
-        self.log = get_logger("csms.protocol")
         # Metrics hooks: one dict lookup and a few additions per message (csms.metrics.ocpp).
         self._meter = metrics.version(version) if metrics is not None else None
 
@@ -192,7 +212,7 @@ class StationConnection(ChargePoint):
 
     async def _handle_call(self, msg: Call) -> str:
         """Validate, dispatch to the ``@on`` handler, validate and serialise its answer."""
-        handlers = self.route_map.get(msg.action)
+        handlers = _routes(type(self)).get(msg.action)
         if handlers is None or "_on_action" not in handlers:
             _raise_key_error(msg.action, self._ocpp_version)
             raise AssertionError("unreachable")  # _raise_key_error always raises here
@@ -204,7 +224,7 @@ class StationConnection(ChargePoint):
                 self.log.warning(
                     "non_conformant_values", action=msg.action, deviations=list(deviations)
                 )
-        response = handlers["_on_action"](**to_snake(msg.payload))
+        response = handlers["_on_action"](self, **to_snake(msg.payload))
         if inspect.isawaitable(response):
             response = await response
         result = msg.create_call_result(payload_from_dataclass(response))
