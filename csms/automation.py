@@ -245,7 +245,7 @@ class DiagnosticsRunner:
         """Save the state before acting; a deposed cluster leader must not act at all."""
         if self._guard is not None and not await self._guard():
             raise Deposed("this node no longer holds the diagnostics lease")
-        await self.store.save_engine_state(self.state_key, engine.snapshot().to_json())
+        await self.store.save_engine_state(self.state_key, engine.snapshot_json())
 
     def _want_info(self, station_id: str) -> None:
         """Fetch the station's site, owner and location in the background (in bulk: a

@@ -159,7 +159,11 @@ class StationConnection(ChargePoint):
                                                 "1 to 36 characters"}),
             )
             return
-        structlog.contextvars.bind_contextvars(message_id=unique_id)
+        # The message id is in the log lines about one message; binding it in the context
+        # (so that handlers' lines carry it too) costs more than the rest of the dispatch,
+        # so only when frames are logged (troubleshooting).
+        if self._log_frames:
+            structlog.contextvars.bind_contextvars(message_id=unique_id)
         try:
             if message_type == MessageType.Call:
                 await self._on_call_frame(frame, unique_id)
@@ -175,7 +179,8 @@ class StationConnection(ChargePoint):
                     code="MessageTypeNotSupported" if self.unreadable_id else None,
                 )
         finally:
-            structlog.contextvars.unbind_contextvars("message_id")
+            if self._log_frames:
+                structlog.contextvars.unbind_contextvars("message_id")
 
     async def _on_call_frame(self, frame: list[Any], unique_id: str) -> None:
         if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
@@ -194,14 +199,15 @@ class StationConnection(ChargePoint):
             answer = await self._handle_call(call)
         except OCPPError as error:
             self.log.warning(
-                "call_refused", action=call.action, code=error.code, cause=_cause(error)
+                "call_refused", action=call.action, code=error.code, cause=_cause(error),
+                message_id=unique_id,
             )
             await self._send_error(unique_id, error)
             if meter is not None:
                 meter.refused(started)
             return
         except Exception:
-            self.log.exception("handler_failed", action=call.action)
+            self.log.exception("handler_failed", action=call.action, message_id=unique_id)
             await self._send_error(unique_id, None)
             if meter is not None:
                 meter.refused(started)
@@ -222,7 +228,8 @@ class StationConnection(ChargePoint):
             deviations = self._validator.validate(msg, tolerate=tolerance)
             if deviations:
                 self.log.warning(
-                    "non_conformant_values", action=msg.action, deviations=list(deviations)
+                    "non_conformant_values", action=msg.action, deviations=list(deviations),
+                    message_id=msg.unique_id,
                 )
         response = handlers["_on_action"](self, **to_snake(msg.payload))
         if inspect.isawaitable(response):
@@ -235,7 +242,8 @@ class StationConnection(ChargePoint):
     def _on_answer_frame(self, frame: list[Any], unique_id: str) -> None:
         future = self._pending.get(unique_id)
         if future is None or future.done():
-            self.log.warning("unexpected_answer", detail="no CALL waits for this message id")
+            self.log.warning("unexpected_answer", message_id=unique_id,
+                             detail="no CALL waits for this message id")
             return
         if frame[0] == MessageType.CallResult:
             payload = frame[2]

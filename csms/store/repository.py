@@ -17,7 +17,7 @@ import dataclasses
 import enum
 import math
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, assert_never
 from uuid import uuid4
@@ -99,6 +99,7 @@ class Store(
         self._connector_statement: Any = None
         self._connect_statement: Any = None
         self._boot_statement: Any = None
+        self._statements: dict[str, Any] = {}
         self._touched: Collection[str] = _NOTHING
 
     # ------------------------------------------------------------------ events
@@ -836,81 +837,89 @@ class Store(
             stmt.on_conflict_do_update(index_elements=[Station.id], set_=update_set)
         )
 
+    def _cached(self, name: str, build: Callable[[], Any]) -> Any:
+        """A statement built once with bind parameters (building one costs more than
+        executing it)."""
+        stmt = self._statements.get(name)
+        if stmt is None:
+            stmt = self._statements[name] = build()
+        return stmt
+
+    def _tx_upsert(self, columns: tuple[str, ...], update_set: Callable[[Any], dict[str, Any]]
+                   ) -> Any:
+        stmt = self._insert(Transaction).values(
+            {name: bindparam(name) for name in ("station_id", "transaction_id", *columns)})
+        return stmt.on_conflict_do_update(
+            index_elements=[Transaction.station_id, Transaction.transaction_id],
+            set_=update_set(stmt.excluded),
+        )
+
     async def _transaction_started(
         self, session: AsyncSession, event: TransactionStarted, at: datetime
     ) -> None:
         await self._touch(session, event.station_id, at)
-        stmt = self._insert(Transaction).values(
-            station_id=event.station_id,
-            transaction_id=event.transaction_id,
-            evse_id=event.evse_id,
-            connector_id=event.connector_id,
-            id_token=event.id_token,
-            meter_start_wh=event.meter_start_wh,
-            started_at=as_utc(event.started_at),
-        )
-        excluded = stmt.excluded
-        # Idempotent: a repeated start changes nothing; a start that arrives after an update
-        # or end of the same transaction fills in what was missing.
         kept = ("evse_id", "connector_id", "id_token", "meter_start_wh", "started_at")
-        update_set: dict[str, Any] = {
-            name: func.coalesce(getattr(Transaction, name), excluded[name]) for name in kept
-        }
-        update_set["energy_wh"] = _energy(
-            func.coalesce(Transaction.meter_start_wh, excluded.meter_start_wh),
-            Transaction.meter_stop_wh,
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Transaction.station_id, Transaction.transaction_id],
-                set_=update_set,
-            )
-        )
+
+        def build() -> Any:
+            # Idempotent: a repeated start changes nothing; a start that arrives after an
+            # update or end of the same transaction fills in what was missing.
+            def update_set(excluded: Any) -> dict[str, Any]:
+                values: dict[str, Any] = {
+                    name: func.coalesce(getattr(Transaction, name), excluded[name])
+                    for name in kept
+                }
+                values["energy_wh"] = _energy(
+                    func.coalesce(Transaction.meter_start_wh, excluded.meter_start_wh),
+                    Transaction.meter_stop_wh,
+                )
+                return values
+
+            return self._tx_upsert(kept, update_set)
+
+        await (await session.connection()).execute(self._cached("tx_started", build), {
+            "station_id": event.station_id, "transaction_id": event.transaction_id,
+            "evse_id": event.evse_id, "connector_id": event.connector_id,
+            "id_token": event.id_token, "meter_start_wh": event.meter_start_wh,
+            "started_at": as_utc(event.started_at),
+        })
 
     async def _transaction_updated(
         self, session: AsyncSession, event: TransactionUpdated, at: datetime
     ) -> None:
         await self._touch(session, event.station_id, at)
-        stmt = self._insert(Transaction).values(
-            station_id=event.station_id,
-            transaction_id=event.transaction_id,
-            charging_state=event.charging_state,
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Transaction.station_id, Transaction.transaction_id],
-                set_={
-                    "charging_state": func.coalesce(
-                        stmt.excluded.charging_state, Transaction.charging_state
-                    )
-                },
-            )
-        )
+
+        def build() -> Any:
+            return self._tx_upsert(("charging_state",), lambda excluded: {
+                "charging_state": func.coalesce(excluded.charging_state,
+                                                Transaction.charging_state)})
+
+        await (await session.connection()).execute(self._cached("tx_updated", build), {
+            "station_id": event.station_id, "transaction_id": event.transaction_id,
+            "charging_state": event.charging_state,
+        })
 
     async def _transaction_ended(
         self, session: AsyncSession, event: TransactionEnded, at: datetime
     ) -> None:
         await self._touch(session, event.station_id, at)
-        stmt = self._insert(Transaction).values(
-            station_id=event.station_id,
-            transaction_id=event.transaction_id,
-            meter_stop_wh=event.meter_stop_wh,
-            stopped_at=as_utc(event.stopped_at),
-            stop_reason=event.reason,
-        )
-        excluded = stmt.excluded
-        meter_stop = func.coalesce(excluded.meter_stop_wh, Transaction.meter_stop_wh)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Transaction.station_id, Transaction.transaction_id],
-                set_={
+
+        def build() -> Any:
+            def update_set(excluded: Any) -> dict[str, Any]:
+                meter_stop = func.coalesce(excluded.meter_stop_wh, Transaction.meter_stop_wh)
+                return {
                     "meter_stop_wh": meter_stop,
                     "stopped_at": excluded.stopped_at,
                     "stop_reason": func.coalesce(excluded.stop_reason, Transaction.stop_reason),
                     "energy_wh": _energy(Transaction.meter_start_wh, meter_stop),
-                },
-            )
-        )
+                }
+
+            return self._tx_upsert(("meter_stop_wh", "stopped_at", "stop_reason"), update_set)
+
+        await (await session.connection()).execute(self._cached("tx_ended", build), {
+            "station_id": event.station_id, "transaction_id": event.transaction_id,
+            "meter_stop_wh": event.meter_stop_wh, "stopped_at": as_utc(event.stopped_at),
+            "stop_reason": event.reason,
+        })
 
     async def _event_row(
         self,
