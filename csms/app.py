@@ -53,6 +53,7 @@ class CentralSystem:
         self.database = Database(settings.database_url)
         self.store = Store(self.database, node=settings.node_id)
         self.registry = SessionRegistry()
+        self._stopped = False
         self.bus = EventBus()
         """Operations events (status, faults, runs, tickets, reports, logs) to subscribers."""
         upload_config = UploadConfig(**settings.uploads.model_dump())
@@ -167,7 +168,10 @@ class CentralSystem:
                  ftp_port=self.ftp.port if self.ftp else None)
 
     async def stop(self) -> None:
-        """Close charger connections, the upload endpoints, then the database."""
+        """Close charger connections, the upload endpoints, then the database (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         await self.ocpp.stop()
         if self.cluster is not None:
             await self.cluster.stop()

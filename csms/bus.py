@@ -66,15 +66,18 @@ class Notice:
     act on their own node's notices only; live views show all."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-compatible envelope published on MQTT and the live stream."""
-        return {
+        """The JSON-compatible envelope published on MQTT and the live stream (with
+        ``origin`` only for another node's notice)."""
+        envelope = {
             "topic": self.topic.value,
             "kind": self.kind,
             "station_id": self.station_id,
             "at": self.at.isoformat(),
             "data": dict(self.data),
-            "origin": self.origin,
         }
+        if self.origin is not None:
+            envelope["origin"] = self.origin
+        return envelope
 
 
 Subscriber = Callable[[Notice], None]
