@@ -35,6 +35,7 @@ from csms.security.basic_auth import parse_basic_auth
 from csms.security.passwords import InvalidHash, verify_password
 from csms.settings import OcppSettings
 from csms.store import Store
+from csms.store.loader import BatchLoader
 from diagnostics.events import StationConnected, StationDisconnected
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class OcppServer:
     ) -> None:
         self.settings = settings
         self.store = store
+        self._credentials = BatchLoader(store.credentials_of)
+        """Password hashes by station, read in bulk during reconnect storms."""
         self.registry = registry
         self.backend: StationBackend = backend or store
         self._log_frames = log_frames
@@ -154,20 +157,19 @@ class OcppServer:
                 f"Expected {self.settings.path_prefix}/<charge point id> "
                 f"(1 to {MAX_IDENTITY_LENGTH} characters, no ':').\n",
             )
-        station = await self.store.get_station(identity)
-        if station is None and self.settings.unknown_stations == "reject":
+        known = await self._credentials.load(identity)
+        if known is None and self.settings.unknown_stations == "reject":
             await self._refuse(identity, address, "unknown station")
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point.\n")
-        if station is not None and station.password_hash:
+        password_hash = known[0] if known is not None else None
+        if password_hash:
             credentials = parse_basic_auth(request.headers.get("Authorization"))
             if credentials is None or credentials[0] != identity:
                 reason = "missing Basic auth" if credentials is None else "user is not the id"
                 await self._refuse(identity, address, reason)
                 return _unauthorized(connection)
             try:
-                ok = await asyncio.to_thread(
-                    verify_password, credentials[1], station.password_hash
-                )
+                ok = await asyncio.to_thread(verify_password, credentials[1], password_hash)
             except InvalidHash:
                 log.error("password_hash_invalid", charger_id=identity)
                 ok = False

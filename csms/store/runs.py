@@ -217,6 +217,14 @@ class OverviewQueries(StoreBase):
                 result[connector.station_id].append(connector)
         return result
 
+    async def credentials_of(self, station_ids: list[str]) -> dict[str, tuple[str | None]]:
+        """``{id: (password_hash,)}`` of the known stations among ``station_ids``."""
+        async with self.db.read_session() as session:
+            rows = (await session.execute(
+                select(Station.id, Station.password_hash).where(Station.id.in_(station_ids))
+            )).all()
+        return {sid: (password_hash,) for sid, password_hash in rows}
+
     async def stations_by_id(self, station_ids: list[str]) -> list[Station]:
         """The stations with these ids (unknown ones left out)."""
         if not station_ids:
