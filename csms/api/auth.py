@@ -9,6 +9,7 @@ not cost a database read per request; revocation takes effect within that time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -57,6 +58,7 @@ class Authenticator:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self._touches: set[asyncio.Task[None]] = set()
 
     async def principal(self, request: Request) -> Principal:
         """The caller, or a 401."""
@@ -86,8 +88,17 @@ class Authenticator:
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
         self._cache[key] = (now + CACHE_SECONDS, principal)
-        await self.ctx.store.touch_token(record.id, utc_now())
+        # "last used" is bookkeeping: a read request must not wait for a write.
+        task = asyncio.create_task(self._touch(record.id))
+        self._touches.add(task)
+        task.add_done_callback(self._touches.discard)
         return principal
+
+    async def _touch(self, token_id: str) -> None:
+        try:
+            await self.ctx.store.touch_token(token_id, utc_now())
+        except Exception:
+            log.warning("api_token_touch_failed", token_id=token_id)
 
     def require(self, role: Role) -> Callable[[Request], Awaitable[Principal]]:
         """A FastAPI dependency: the caller, who must hold at least ``role`` (else 403)."""

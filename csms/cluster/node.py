@@ -131,10 +131,12 @@ class ClusterNode:
     async def _elected(self) -> None:
         assert self.runner is not None
         log.info("cluster_leader_elected", node=self.node)
-        self.leader = True
         self.takeovers += 1
         await self.runner.start()
         await self.inbox.start()
+        # Leader from here on: events recorded meanwhile went through the broker and reach
+        # the engine through the inbox.
+        self.leader = True
         await self._resync()
 
     async def _deposed(self) -> None:
