@@ -26,6 +26,8 @@ from csms.http.server import HttpServer
 from csms.logindex import LogIndexer
 from csms.logs import get_logger
 from csms.protocol.registry import SessionRegistry
+from csms.security.limits import AddressLimit
+from csms.security.tls import http_context
 from csms.server import OcppServer
 from csms.settings import Settings, resolve_path
 from csms.store import Database, Store
@@ -76,7 +78,7 @@ class CentralSystem:
         self.backend = RecordingBackend(self.store, port, self.bus)
         self.ocpp = OcppServer(
             settings.ocpp, self.store, self.registry, backend=self.backend,
-            log_frames=settings.logging.frames,
+            log_frames=settings.logging.frames, limits=settings.limits,
         )
         self.api = ApiContext(
             settings=settings, store=self.store, bus=self.bus, execute=self.execute,
@@ -94,6 +96,7 @@ class CentralSystem:
             create_app(uploads=self.uploads, context=self.api, routers=self.http_routers),
             host=settings.http.host, port=settings.http.port,
             reuse_port=settings.http.reuse_port, extra_port=settings.http.upload_port,
+            ssl=http_context(settings.http),
         )
         self.ftp = (
             FtpUploadServer(
@@ -102,6 +105,8 @@ class CentralSystem:
                 port=upload_config.ftp_port,
                 passive_ports=upload_config.ftp_passive_ports,
                 passive_address=passive_address(upload_config),
+                rate_limit=AddressLimit(settings.limits.uploads_per_minute,
+                                        settings.limits.exempt_networks),
             )
             if upload_config.ftp_enabled
             else None
@@ -136,8 +141,11 @@ class CentralSystem:
 
     @property
     def ocpp_url(self) -> str:
-        """The endpoint base URL on loopback, e.g. ``ws://127.0.0.1:9000/ocpp``."""
-        return f"ws://127.0.0.1:{self.ocpp_port}{self.settings.ocpp.path_prefix}"
+        """The endpoint base URL on loopback, e.g. ``ws://127.0.0.1:9000/ocpp`` (``wss://``
+        when ``ocpp.port`` serves TLS only, i.e. ``ocpp.tls_cert`` without ``ocpp.tls_port``)."""
+        ocpp = self.settings.ocpp
+        scheme = "wss" if ocpp.tls and ocpp.tls_port is None else "ws"
+        return f"{scheme}://127.0.0.1:{self.ocpp_port}{ocpp.path_prefix}"
 
     async def start(self) -> None:
         """Migrate (if configured), reset stale connection flags, start listening.
@@ -153,6 +161,7 @@ class CentralSystem:
         await asyncio.to_thread(self.uploads.storage.remove_partials)
         await self.http.start()
         self.uploads.registry.endpoints.http_port = self.http.extra_port or self.http.port
+        self.uploads.registry.endpoints.http_scheme = "https" if self.http.ssl else "http"
         if self.ftp is not None:
             await self.ftp.start()
             self.uploads.registry.endpoints.ftp_port = self.ftp.port
@@ -164,7 +173,8 @@ class CentralSystem:
         for component in self.components:
             await component.start()
         await self.ocpp.start()
-        log.info("csms_ready", http=f"http://{self.settings.http.host}:{self.http.port}",
+        scheme = "https" if self.settings.http.tls_cert is not None else "http"
+        log.info("csms_ready", http=f"{scheme}://{self.settings.http.host}:{self.http.port}",
                  ftp_port=self.ftp.port if self.ftp else None)
 
     async def stop(self) -> None:

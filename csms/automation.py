@@ -4,13 +4,13 @@ Events from the stations (after they are stored), command outcomes, analysed log
 ticks go into one queue; a single task feeds them to :class:`DiagnosticsEngine` in order and
 performs the actions it returns. Before performing any action the engine's snapshot is saved
 (write-ahead): after a crash the restored engine knows which commands it already decided, and
-never sends one twice.
+never sends one twice. While the database is away these writes are retried and the pump waits:
+no decided command, run update or ticket is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,6 +23,7 @@ from csms.logs import get_logger
 from csms.notices import command_notice, run_notice, station_notice, ticket_notice
 from csms.protocol.common import utc_now
 from csms.store import Store
+from csms.tasks import cancel_and_wait, stop_if_cancelled
 from csms.uploads.registry import UploadedLog
 from diagnostics import (
     DiagnosticsEngine,
@@ -51,6 +52,11 @@ Execute = Callable[[str, StationCommand], Awaitable[CommandOutcome]]
 MAX_TICK = 1.0
 #: Finished runs kept in memory for tests, logs and (later) the API.
 FINISHED_RUNS_KEPT = 1000
+#: First and longest pause between two attempts at a write the engine's actions depend on.
+PERSIST_RETRY_INITIAL = 0.1
+PERSIST_RETRY_MAX = 2.0
+MAX_BATCH = 5000
+"""Inputs fed to the engine before its state is saved once and their actions performed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +147,18 @@ class DiagnosticsRunner:
         await self._preload_info(self.engine)
         if state is not None:
             log.info("diagnostics_resumed", runs=len(self.engine.runs()))
+            if self._guard is None:
+                # One node (no cluster): its restart dropped every connection, and the
+                # stations are reconnecting now. The engine hears so first (the first input
+                # of the pump), so that its runs wait for them.
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                self._queue.put_nowait(_Call(_connections_lost, future))
         self._pump = asyncio.create_task(self._run(), name="diagnostics-pump")
         self._ticker = asyncio.create_task(self._tick(), name="diagnostics-tick")
 
     async def stop(self) -> None:
         """Stop feeding the engine; commands in flight are abandoned (resumed on restart)."""
-        for task in (self._ticker, self._pump, self._info_task, *self._tasks):
-            if task is not None:
-                task.cancel()
-        for task in (self._ticker, self._pump, self._info_task, *self._tasks):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._ticker, self._pump, self._info_task, *self._tasks)
 
     def observe(self, event: EngineInput) -> None:
         """Queue one event (station event after it is stored, or an external trigger)."""
@@ -198,54 +204,110 @@ class DiagnosticsRunner:
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self._feed(item)
-            except Exception:
-                log.exception("diagnostics_input_failed", item=type(item).__name__)
+                await self._feed(batch)
+            except Exception as exc:
+                stop_if_cancelled(exc)
+                log.exception("diagnostics_input_failed", items=len(batch))
 
-    async def _feed(self, item: _Item) -> None:
+    async def _feed(self, batch: list[_Item]) -> None:
+        """Feed every queued input to the engine, save its state once, then act.
+
+        One write-ahead per batch rather than per input: the snapshot encodes every
+        station, so saving it per input would make a reconnect storm of N chargers cost
+        O(N²). The state is still saved before any of the batch's actions is performed.
+        """
         engine = self.engine
         assert engine is not None
         now = self._clock()
-        if isinstance(item, _Call):
+        actions: list[Action] = []
+        answers: list[tuple[asyncio.Future[Any], Any]] = []
+        for item in batch:
             try:
-                value, actions = item.fn(engine, now)
-            except Exception as exc:
-                if not item.future.done():
-                    item.future.set_exception(exc)
-                return
+                if isinstance(item, _Call):
+                    try:
+                        value, more = item.fn(engine, now)
+                    except Exception as exc:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
+                        continue
+                    answers.append((item.future, value))
+                elif item is None:
+                    more = engine.tick(now)
+                elif isinstance(item, _Finished):
+                    more = engine.command_finished(item.command_id, item.outcome, now)
+                elif isinstance(item, _LogAnalysed):
+                    upload = item.upload
+                    more = engine.log_analysed(upload.station_id, upload.request_id,
+                                               item.findings, str(upload.path), now)
+                else:
+                    if isinstance(item, StationConnected) and engine.station_info(
+                        item.station_id
+                    ) is None:
+                        self._want_info(item.station_id)
+                    more = engine.observe(item, now)
+            except Exception:
+                log.exception("diagnostics_input_failed", item=type(item).__name__)
+                continue
+            actions.extend(more)
+        try:
             if actions:
                 await self._write_ahead(engine)
                 for action in actions:
                     await self._perform(action)
-            if not item.future.done():
-                item.future.set_result(value)
-            return
-        if item is None:
-            actions = engine.tick(now)
-        elif isinstance(item, _Finished):
-            actions = engine.command_finished(item.command_id, item.outcome, now)
-        elif isinstance(item, _LogAnalysed):
-            upload = item.upload
-            actions = engine.log_analysed(upload.station_id, upload.request_id, item.findings,
-                                          str(upload.path), now)
-        else:
-            if isinstance(item, StationConnected) and engine.station_info(
-                item.station_id
-            ) is None:
-                self._want_info(item.station_id)
-            actions = engine.observe(item, now)
-        if actions:
-            await self._write_ahead(engine)
-            for action in actions:
-                await self._perform(action)
+        except BaseException as exc:
+            for future, _ in answers:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception)
+                                         else RuntimeError("diagnostics pump stopped"))
+            raise
+        for future, value in answers:
+            if not future.done():
+                future.set_result(value)
 
     async def _write_ahead(self, engine: DiagnosticsEngine) -> None:
         """Save the state before acting; a deposed cluster leader must not act at all."""
-        if self._guard is not None and not await self._guard():
-            raise Deposed("this node no longer holds the diagnostics lease")
-        await self.store.save_engine_state(self.state_key, engine.snapshot_json())
+        state = engine.snapshot_json()
+
+        async def save() -> None:
+            if self._guard is not None and not await self._guard():
+                raise Deposed("this node no longer holds the diagnostics lease")
+            await self.store.save_engine_state(self.state_key, state)
+
+        await self._persist("engine_state", save)
+
+    async def _persist(self, what: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Run ``write`` until it succeeds (the database may be away for a while).
+
+        The engine has already moved on when its actions are performed: a state, run or
+        ticket write that was dropped would lose the commands decided with it (the engine
+        waits for outcomes that never come) or the ticket. So the pump waits for the
+        database instead; inputs queue up meanwhile and are fed once it is back.
+        """
+        pause = PERSIST_RETRY_INITIAL
+        failures = 0
+        while True:
+            try:
+                await write()
+            except Deposed:
+                raise
+            except Exception as exc:
+                stop_if_cancelled(exc)
+                failures += 1
+                if failures == 1:
+                    log.exception("diagnostics_write_failed", write=what, retry_in=pause)
+                else:
+                    log.warning("diagnostics_write_failed", write=what, retry_in=pause,
+                                attempts=failures, error=repr(exc)[:200])
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PERSIST_RETRY_MAX)
+            else:
+                if failures:
+                    log.info("diagnostics_write_recovered", write=what, attempts=failures + 1)
+                return
 
     def _want_info(self, station_id: str) -> None:
         """Fetch the station's site, owner and location in the background (in bulk: a
@@ -305,22 +367,24 @@ class DiagnosticsRunner:
                                         run_id=run_id))
 
     async def _save_run(self, run: RunView) -> None:
-        await self.store.save_run(
+        await self._persist("run", functools.partial(
+            self.store.save_run,
             run_id=run.run_id, station_id=run.station_id, connector=run.connector,
             fault_class=run.fault_class, detection=run.detection, phase=str(run.phase),
             current_step=run.current_step, outcome=run.outcome, ticket_id=run.ticket_id,
             node=self.node, started_at=run.started_at, updated_at=run.updated_at,
             data=encode(RunView, run),
-        )
+        ))
 
     async def _save_ticket(self, ticket: Ticket) -> None:
-        await self.store.save_ticket(
+        await self._persist("ticket", functools.partial(
+            self.store.save_ticket,
             ticket_id=ticket.ticket_id, station_id=ticket.station_id,
             connector=ticket.connector, fault_class=ticket.fault_class,
             status=str(ticket.status), priority=str(ticket.priority),
             opened_at=ticket.opened_at, updated_at=ticket.updated_at,
             data=encode(Ticket, ticket),
-        )
+        ))
 
     def log_received(self, upload: UploadedLog, findings: list[Any]) -> None:
         """An upload was stored and analysed (by :class:`csms.logindex.LogIndexer`): tell
@@ -349,6 +413,10 @@ def _info(station: Any) -> StationInfo:
                        location=station.location)
 
 
+def _connections_lost(engine: DiagnosticsEngine, now: datetime) -> tuple[None, list[Action]]:
+    return None, engine.connections_lost(now)
+
+
 def _set_infos(
     engine: DiagnosticsEngine, now: datetime, *, infos: list[StationInfo]
 ) -> tuple[None, list[Action]]:
@@ -367,16 +435,18 @@ class RecordingBackend:
         self.runner = runner
         self.bus = bus if bus is not None else EventBus()
 
-    async def record(self, event: DomainEvent) -> None:
-        """Store first (the station's answer waits for it), then feed the engine and tell
-        the subscribers (status, faults, connections, log progress)."""
-        await self.store.record(event)
-        if self.runner is not None:
-            self.runner.observe(event)
-        if len(self.bus):
-            notice = station_notice(event)
-            if notice is not None:
-                self.bus.publish(notice)
+    async def record(self, *events: DomainEvent) -> None:
+        """Store first, the events of one message together (the station's answer waits for
+        it), then feed the engine and tell the subscribers (status, faults, connections, log
+        progress)."""
+        await self.store.record(*events)
+        for event in events:
+            if self.runner is not None:
+                self.runner.observe(event)
+            if len(self.bus):
+                notice = station_notice(event)
+                if notice is not None:
+                    self.bus.publish(notice)
 
     async def begin_local_transaction(self, **fields: Any) -> int:
         """OCPP 1.6 transaction ids come from the database."""

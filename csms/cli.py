@@ -1,4 +1,4 @@
-"""The ``csms`` command: ``serve``, ``db upgrade``, ``station add|list``,
+"""The ``csms`` command: ``serve``, ``db upgrade``, ``station add|list|set-profile``,
 ``token create|list|revoke``.
 
 Every subcommand reads the same settings (defaults < file < environment < flags).
@@ -63,7 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--location")
     add.add_argument("--owner")
     add.add_argument("--site")
+    add.add_argument("--profile", type=int, choices=[0, 1, 2, 3],
+                     help="OCPP security profile the station must connect with (default: "
+                     "ocpp.default_security_profile)")
     add.add_argument("--database-url")
+    set_profile = station_commands.add_parser(
+        "set-profile", help="require a security profile of a station (default: the server's)"
+    )
+    set_profile.add_argument("station_id")
+    set_profile.add_argument("profile", choices=["0", "1", "2", "3", "default"])
+    set_profile.add_argument("--database-url")
     listing = station_commands.add_parser("list", help="list stations")
     listing.add_argument("--database-url")
 
@@ -153,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_token(settings, args))
     if args.station_command == "add":
         return asyncio.run(_station_add(settings, args))
+    if args.station_command == "set-profile":
+        return asyncio.run(_station_set_profile(settings, args))
     return asyncio.run(_station_list(settings))
 
 
@@ -216,12 +227,34 @@ async def _station_add(settings: Settings, args: argparse.Namespace) -> int:
         await store.set_station_details(
             args.station_id, location=args.location, owner=args.owner, site=args.site
         )
+        if args.profile is not None:
+            await store.set_security_profile(args.station_id, args.profile)
     finally:
         await database.dispose()
     print(f"station {args.station_id} registered"
-          + (" with Basic auth (security profile 1/2)" if password else ""))
+          + (" with Basic auth (security profile 1/2)" if password else "")
+          + (f", security profile {args.profile}" if args.profile is not None else ""))
     if args.generate_password:
         print(f"password: {password}")
+    return 0
+
+
+async def _station_set_profile(settings: Settings, args: argparse.Namespace) -> int:
+    from csms.store import Database, Store
+
+    profile = None if args.profile == "default" else int(args.profile)
+    database = Database(settings.database_url)
+    try:
+        await database.upgrade()
+        found = await Store(database).set_security_profile(args.station_id, profile)
+    finally:
+        await database.dispose()
+    if not found:
+        print(f"csms: no station {args.station_id} (register it with 'csms station add')",
+              file=sys.stderr)
+        return 1
+    shown = "the server default" if profile is None else f"security profile {profile}"
+    print(f"station {args.station_id} now requires {shown}")
     return 0
 
 

@@ -24,17 +24,34 @@ _SHARED: list[Any] = [
 ]
 
 
+class _StandardErrorHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each line (as the stdlib's
+    last-resort handler does), so a replaced or closed standard error is never written to."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """Ignored: the stream is always the current standard error."""
+
+
 def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -> None:
     """Route structlog and the stdlib root logger through one renderer (JSON or console).
 
     Lines go to ``stream`` (standard error by default).
     """
-    stream = stream or sys.stderr
     renderer: Any
     if settings.format == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        # Plain tracebacks: rich ones (when rich is installed) take a long time to render and
+        # would stall the event loop on every logged exception.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=(stream or sys.stderr).isatty(),
+            exception_formatter=structlog.dev.plain_traceback,
+        )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED,
         processors=[
@@ -43,7 +60,7 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(stream) if stream is not None else _StandardErrorHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

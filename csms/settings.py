@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -58,12 +58,35 @@ class OcppSettings(BaseModel):
     """permessage-deflate; off by default (CPU per connection, few chargers use it)."""
     reuse_port: bool = False
     """SO_REUSEPORT: several worker processes share the port (``csms serve --workers``)."""
+    tls_cert: Path | None = None
+    """Server certificate (PEM, chain after the leaf) for ``wss://`` (security profiles 2, 3)."""
+    tls_key: Path | None = None
+    """Private key of ``tls_cert`` (PEM, unencrypted: keep it readable by the CSMS only)."""
+    tls_ca: Path | None = None
+    """CA bundle that client certificates must verify against (security profile 3)."""
+    tls_port: int | None = Field(None, ge=0, le=65535)
+    """Serve ``wss://`` on this extra port and keep ``port`` as plain ``ws://`` (migration);
+    unset with ``tls_cert``: ``port`` itself serves ``wss://`` only."""
+    default_security_profile: int = Field(1, ge=0, le=3)
+    """Profile of stations without one of their own (see :mod:`csms.security.profiles`)."""
 
     @field_validator("path_prefix")
     @classmethod
     def _normalise_prefix(cls, value: str) -> str:
         value = "/" + value.strip("/")
         return "" if value == "/" else value
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> OcppSettings:
+        _check_cert_pair(self.tls_cert, self.tls_key, "ocpp")
+        if self.tls_cert is None and (self.tls_ca is not None or self.tls_port is not None):
+            raise ValueError("ocpp.tls_ca and ocpp.tls_port need ocpp.tls_cert and tls_key")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether ``wss://`` is served (on ``port`` or ``tls_port``)."""
+        return self.tls_cert is not None
 
 
 class HttpSettings(BaseModel):
@@ -78,6 +101,20 @@ class HttpSettings(BaseModel):
     upload_port: int | None = Field(None, ge=0, le=65535)
     """Also listen on this port (0: any free one) and put it in HTTP upload locations, so
     that a charger's upload reaches the process that asked for it (``--workers``)."""
+    tls_cert: Path | None = None
+    """Server certificate (PEM): serve HTTPS instead of HTTP (upload port included)."""
+    tls_key: Path | None = None
+    """Private key of ``tls_cert`` (PEM, unencrypted)."""
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> HttpSettings:
+        _check_cert_pair(self.tls_cert, self.tls_key, "http")
+        return self
+
+
+def _check_cert_pair(cert: Path | None, key: Path | None, group: str) -> None:
+    if (cert is None) != (key is None):
+        raise ValueError(f"{group}.tls_cert and {group}.tls_key go together: set both or none")
 
 
 class UploadSettings(BaseModel):
@@ -101,6 +138,10 @@ class UploadSettings(BaseModel):
     """Largest upload accepted (HTTP 413, FTP 552)."""
     slot_ttl: float = Field(3600.0, gt=0)
     """Seconds an upload location stays valid for its one upload."""
+    max_attempts: int = Field(1, ge=1)
+    """Upload requests a location is good for: 1 (one request, whatever its outcome; a charger
+    that failed gets a fresh location when the CSMS asks again), more to let chargers retry a
+    failed upload to the same location."""
 
     @field_validator("ftp_passive_ports")
     @classmethod
@@ -243,6 +284,50 @@ class ClusterSettings(BaseModel):
     charger waits up to ``ocpp.call_timeout`` there)."""
 
 
+class LimitsSettings(BaseModel):
+    """Abuse limits of the OCPP endpoint, the API and the HTTP uploads (0 turns a rate off).
+
+    Every refusal is logged and counted in ``csms_limit_refusals_total{limit}``. Per-address
+    limits see the peer address of the connection (no proxy headers are trusted): behind a
+    reverse proxy or a carrier NAT many clients share one address, so raise the limits or
+    list the address in ``exempt_networks``.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    ocpp_messages_per_second: float = Field(50.0, ge=0)
+    """Frames per second and connection (0: no limit); over it a CALL gets a CALLERROR."""
+    ocpp_message_burst: int = Field(500, ge=1)
+    """Frames a connection may send at once above the rate (an offline queue being flushed)."""
+    ocpp_refusals_before_close: int = Field(200, ge=0)
+    """Refused frames within ``ocpp_refusal_window`` seconds after which the connection is
+    closed with 1008 (policy violation); 0: never closed for its rate."""
+    ocpp_refusal_window: float = Field(10.0, gt=0)
+    handshakes_per_minute: int = Field(600, ge=0)
+    """Websocket handshakes per client address (HTTP 429 above; 0: no limit)."""
+    api_requests_per_minute: int = Field(1200, ge=0)
+    """Requests to ``/api`` per client address (HTTP 429 above; 0: no limit)."""
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    """Largest ``/api`` request body (HTTP 413); the report intake allows its photos on top."""
+    uploads_per_minute: int = Field(60, ge=0)
+    """Log uploads per client address: PUT/POST to ``/uploads`` (HTTP 429) and, counted apart,
+    FTP connections (421); 0: no limit. Their size limit is ``uploads.max_bytes``."""
+    exempt_networks: tuple[str, ...] = ()
+    """Client networks (``"10.20.0.0/16"``, ``"127.0.0.1"``) without per-address limits."""
+
+    @field_validator("exempt_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"limits.exempt_networks: {exc}") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of the CSMS in one typed object."""
 
@@ -265,6 +350,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     webhook: WebhookSettings = WebhookSettings()
     cluster: ClusterSettings = ClusterSettings()
+    limits: LimitsSettings = LimitsSettings()
 
     @property
     def database_url(self) -> str:

@@ -13,7 +13,8 @@ Sans-I/O like python-websockets' protocol objects: the server calls
 and performs the returned actions in order. Every call processes due timers first. After a
 call that returned actions, persist :meth:`DiagnosticsEngine.snapshot` *before* performing them:
 after a restart, ``DiagnosticsEngine(..., state=restored)`` resumes every run where it was; a
-command whose outcome never came is taken as timed out (never sent again).
+command whose outcome never came is taken as timed out (never sent again). A server whose
+restart dropped every connection says so first (:meth:`DiagnosticsEngine.connections_lost`).
 
 A fault is keyed by station, connector (1.6 connector id, 2.0.1 EVSE id, 0 for the station)
 and fault class: one run and at most one open ticket per key.
@@ -343,6 +344,34 @@ class DiagnosticsEngine:
     def tick(self, now: datetime) -> list[Action]:
         """Process due timers."""
         self._begin(now)
+        return self._end()
+
+    def connections_lost(self, now: datetime, reason: str = "CSMS restarted") -> list[Action]:
+        """After a restore on a server whose restart dropped every connection (one node, not
+        a cluster takeover); call it before any other input.
+
+        The stations with runs under way are disconnected at ``now``, before the resume:
+        their runs then wait for the reconnection instead of sending their next command at
+        once to a station that is still reconnecting, which would find it offline and burn
+        the step. (The other stations are corrected by their next event, or found by the
+        silence probe.)
+        """
+        self._now = now
+        self._out = []
+        lost = [st for st in self._s.stations.values() if st.connected and st.run_ids]
+        for st in lost:
+            self._on_disconnected(
+                st, StationDisconnected(station_id=st.station_id, at=now, reason=reason))
+        if self._resume_pending:
+            self._resume_pending = False
+            self._resume()
+        for st in lost:
+            # A reset whose outcome died with the process no longer owns the station: its
+            # absence is now an offline fault (no-op when it has its offline run already).
+            if not st.connected and st.reset_owner is None:
+                self._went_offline(st)
+        if self._heap and self._heap[0][0] <= now:
+            self._run_timers()
         return self._end()
 
     def next_deadline(self) -> datetime | None:

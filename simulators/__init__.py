@@ -1,5 +1,6 @@
 """Simulated OCPP 1.6J and 2.0.1 charging stations for testing the CSMS the way real chargers
-do (see :mod:`simulators.base`), with named fault scenarios (:mod:`simulators.scenarios`).
+do (see :mod:`simulators.base`), with named fault scenarios (:mod:`simulators.scenarios`) and
+security profiles 1 to 3 (Basic auth, ``wss://``, client certificates: :mod:`simulators.tls`).
 Imports nothing from ``csms`` or ``diagnostics``."""
 
 from simulators.base import (
@@ -18,6 +19,7 @@ from simulators.behaviour import Behaviour, Mode
 from simulators.scenarios import SCENARIOS, Fault, Scenario, ScenarioError, safety_fault
 from simulators.station16 import Station16
 from simulators.station201 import Station201
+from simulators.tls import TlsConfigError, TlsOptions
 
 __all__ = [
     "SCENARIOS",
@@ -38,5 +40,7 @@ __all__ = [
     "Station201",
     "StationBase",
     "StationError",
+    "TlsConfigError",
+    "TlsOptions",
     "safety_fault",
 ]

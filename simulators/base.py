@@ -3,8 +3,10 @@
 :class:`StationBase` owns everything that does not depend on the OCPP version:
 
 * the WebSocket client side (OCPP-J 1.6 §3, 2.0.1 Part 4 §3): URL ``<endpoint>/<percent-encoded
-  id>``, subprotocol offer, HTTP Basic auth (security profile 1/2), reconnect after
-  ``reconnect_delay`` with capped back-off;
+  id>``, subprotocol offer, HTTP Basic auth (security profile 1/2), ``wss://`` with a CA file
+  and a client certificate (security profiles 2/3, :mod:`simulators.tls`), reconnect after
+  ``reconnect_delay`` with capped back-off; a refused handshake or failed TLS handshake is
+  described in ``last_refusal`` / ``connect_problem`` and in :class:`BootTimeout`;
 * RPC framing (OCPP-J §4): CALL / CALLRESULT / CALLERROR, one outstanding CALL at a time from the
   station, incoming CALLs handled concurrently so the station can send notifications while a
   request is still unanswered;
@@ -27,30 +29,40 @@ import base64
 import contextlib
 import json
 import logging
+import ssl
 import uuid
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, unpack, validate_payload
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+)
 
 from simulators.behaviour import Behaviour, Mode
 from simulators.config import utc_now_iso
 from simulators.scenarios import Scenario, ScenarioRun, get_scenario
+from simulators.tls import TlsOptions
 from simulators.upload import Uploader, default_uploader, upload_target
 
 log = logging.getLogger("simulators")
 
 JSON = dict[str, Any]
 FollowUp = Callable[[], Awaitable[None]]
+ProblemListener = Callable[["StationBase", str], None]
+"""Told ``(station, description)`` of every failed connection attempt."""
 
 MAX_BACKOFF = 30.0
 """Upper bound of the reconnect back-off after failed connection attempts (seconds)."""
@@ -94,6 +106,38 @@ class SessionRejected(StationError):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def describe_connect_error(exc: BaseException, *, tls: bool = False) -> str:
+    """One line on why a connection attempt failed: the CSMS's refusal (HTTP status and the
+    first line of its body), a TLS failure, or the network error; ``tls``: over ``wss://``."""
+    if isinstance(exc, InvalidStatus):
+        response = exc.response
+        text = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+        body = response.body.decode("utf-8", "replace").strip() if response.body else ""
+        line = body.splitlines()[0][:200] if body else ""
+        return f"{text}: {line}" if line else text
+    cause: BaseException | None = exc
+    for _ in range(5):  # the TLS error may be the cause of a websockets error
+        if cause is None or isinstance(cause, ssl.SSLError):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS: server certificate not accepted: {cause.verify_message or cause.reason}"
+    if isinstance(cause, ssl.SSLError):
+        hint = " (is the endpoint plain ws://?)" if cause.reason == "WRONG_VERSION_NUMBER" else ""
+        return f"TLS handshake failed: {cause.reason or cause}{hint}"
+    if isinstance(exc, InvalidMessage):
+        if tls:  # TLS 1.3: a refused client certificate shows after the client's handshake
+            return ("connection closed without an HTTP answer: the CSMS may have refused the "
+                    "client certificate (not issued by a CA it trusts?)")
+        return ("connection closed without an HTTP answer: is the endpoint TLS only "
+                "(connect with wss://)?")
+    if isinstance(exc, ConnectionResetError) and tls:
+        return "connection reset during the TLS handshake: is the endpoint plain ws://?"
+    if isinstance(exc, TimeoutError):
+        return "timed out opening the connection"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _iso(moment: datetime) -> str:
@@ -213,6 +257,10 @@ class StationBase(ABC):
         max_connect_attempts: int | None = None,
         ping_interval: float | None = None,
         scenario: Scenario | str | None = None,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if connectors < 1:
             raise ValueError("connectors must be >= 1")
@@ -220,6 +268,17 @@ class StationBase(ABC):
         self.url = url
         self.connectors = connectors
         self.password = password
+        self.tls = TlsOptions(
+            Path(ca_file) if ca_file is not None else None,
+            str(cert_file) if cert_file is not None else None,
+            str(key_file) if key_file is not None else None,
+        )
+        """CA file and client certificate for ``wss://`` and HTTPS uploads (``{id}`` in the
+        certificate paths is this station's id)."""
+        self._ssl_context = ssl_context
+        """Given (shared by a fleet) or built from ``tls``; lazily for the system store."""
+        if ssl_context is None and (self.tls.ca_file or self.tls.client_certificate):
+            self._ssl_context = self.tls.context(station_id)  # bad files: fail now
         self.behaviour = behaviour if behaviour is not None else Behaviour()
         self.vendor = vendor
         self.model = model
@@ -229,7 +288,7 @@ class StationBase(ABC):
         self.subprotocols: list[str] = (
             list(subprotocols) if subprotocols is not None else [self.default_subprotocol]
         )
-        self.uploader: Uploader = uploader if uploader is not None else default_uploader
+        self.uploader: Uploader = uploader if uploader is not None else self._default_upload
         self.response_timeout = response_timeout
         self.open_timeout = open_timeout
         self.boot_on_reconnect = boot_on_reconnect
@@ -251,6 +310,15 @@ class StationBase(ABC):
         self.last_connect_error: BaseException | None = None
         self.last_http_status: int | None = None
         """HTTP status of the last refused handshake (401, 404, 400 ...)."""
+        self.last_refusal: str | None = None
+        """The last attempt's refusal as the CSMS explained it, e.g. ``HTTP 403 Forbidden:
+        security profile 2: TLS required (connect with wss://)``; None when the last attempt
+        connected or failed otherwise (see ``connect_problem``)."""
+        self.connect_problem: str | None = None
+        """Why the last connection attempt failed (refusal, TLS, network); None once
+        connected."""
+        self.problem_listeners: list[ProblemListener] = []
+        """Called with every failed connection attempt (the fleet reports them)."""
         self.subprotocol: str | None = None
         """Subprotocol the CSMS selected on the last connection."""
         self.close_code: int | None = None
@@ -339,6 +407,17 @@ class StationBase(ABC):
     def heartbeat_interval(self) -> float:
         """Effective heartbeat interval: constructor/CSMS override, else the boot interval."""
         return self._hb_override if self._hb_override is not None else self._csms_interval
+
+    @property
+    def security_profile(self) -> int:
+        """The OCPP security profile this station connects with: 3 with ``wss://`` and a
+        client certificate, 2 with ``wss://`` and a password, 1 with a password, else 0."""
+        tls = self.url.lower().startswith("wss://")
+        if tls and self.tls.client_certificate:
+            return 3
+        if self.password:
+            return 2 if tls else 1
+        return 0
 
     @property
     def endpoint(self) -> str:
@@ -637,16 +716,31 @@ class StationBase(ABC):
             if not self._stopping and self._online.is_set():
                 await asyncio.sleep(self.reconnect_delay)
 
+    def tls_context(self) -> ssl.SSLContext:
+        """The client TLS context of ``wss://`` and HTTPS uploads (built once)."""
+        if self._ssl_context is None:
+            self._ssl_context = self.tls.context(self.station_id)
+        return self._ssl_context
+
+    async def _default_upload(self, target: str, data: bytes) -> bool:
+        """:func:`~simulators.upload.default_uploader` trusting the station's CA file."""
+        https = urlsplit(target).scheme.lower() == "https"
+        return await default_uploader(target, data,
+                                      ssl_context=self.tls_context() if https else None)
+
     async def _connect(self) -> ClientConnection | None:
         headers: dict[str, str] = {}
         if self.password is not None:
             token = base64.b64encode(f"{self.station_id}:{self.password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
+        endpoint = self.endpoint
         try:
+            context = self.tls_context() if endpoint.lower().startswith("wss://") else None
             ws = await connect(
-                self.endpoint,
+                endpoint,
                 subprotocols=cast(Any, self.subprotocols) or None,
                 additional_headers=headers,
+                ssl=context,
                 open_timeout=self.open_timeout,
                 ping_interval=self.ping_interval,
                 close_timeout=2,
@@ -654,15 +748,29 @@ class StationBase(ABC):
                 proxy=None,
                 user_agent_header=f"{self.vendor}-{self.model}/{self.firmware} csms-sim",
             )
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            self.connect_failures += 1
-            self.last_connect_error = exc
-            if isinstance(exc, InvalidStatus):
-                self.last_http_status = exc.response.status_code
-            log.info("%s: connect to %s failed: %r", self.station_id, self.endpoint, exc)
+        except (OSError, InvalidHandshake, TimeoutError, ValueError) as exc:
+            self._connect_failed(exc)
             return None
         self.last_http_status = None
+        self.last_refusal = self.connect_problem = None
         return ws
+
+    def _connect_failed(self, exc: BaseException) -> None:
+        """Record, log and report a failed attempt (logged at WARNING when the reason changes
+        and no listener reports it, e.g. the fleet's)."""
+        self.connect_failures += 1
+        self.last_connect_error = exc
+        if isinstance(exc, InvalidStatus):
+            self.last_http_status = exc.response.status_code
+        tls = self.endpoint.lower().startswith("wss://")
+        problem = describe_connect_error(exc, tls=tls)
+        self.last_refusal = problem if isinstance(exc, InvalidStatus) else None
+        loud = problem != self.connect_problem and not self.problem_listeners
+        self.connect_problem = problem
+        log.log(logging.WARNING if loud else logging.INFO, "%s: connect to %s failed: %s",
+                self.station_id, self.endpoint, problem)
+        for listener in self.problem_listeners:
+            listener(self, problem)
 
     async def _serve(self, ws: ClientConnection) -> None:
         """Run one connection until it closes."""
@@ -1143,9 +1251,12 @@ class StationBase(ABC):
             booted.cancel()
         if self.booted.is_set():
             return
+        problem = "" if self.connect_problem is None else f": {self.connect_problem}"
+        error = self.last_connect_error
         detail = (
             f"boot_status={self.boot_status} http_status={self.last_http_status} "
-            f"connect_error={self.last_connect_error!r} subprotocol={self.subprotocol} "
+            f"connect_error={error if error is None else type(error).__name__} "
+            f"subprotocol={self.subprotocol} "
             f"close={self.close_code} {self.close_reason}"
         )
         if runner is not None and runner.done() and not runner.cancelled():
@@ -1154,7 +1265,9 @@ class StationBase(ABC):
                 raise exc
         if stop_on_timeout:
             await self.stop()
-        raise BootTimeout(f"{self.station_id} not booted within {timeout}s ({detail})")
+        given_up = " (gave up connecting)" if self.gave_up else ""
+        raise BootTimeout(f"{self.station_id} not booted within {timeout}s{given_up}{problem} "
+                          f"({detail})")
 
     def _new_pending(self, unique_id: str) -> asyncio.Future[Any]:
         """Future resolved by the answer frame to CALL ``unique_id``."""

@@ -7,6 +7,14 @@ every station booted, 0 otherwise.
 ``csms-sim fleet --count 5000 --rate 2000 ...`` runs the load generator instead
 (:mod:`simulators.loadgen`: thousands of lightweight chargers; ``csms-sim fleet --help``).
 
+Security profiles (OCPP 2.0.1 Part 2 §A00, 1.6 Security Whitepaper): ``--password`` sends Basic
+auth (profile 1, and 2 over ``wss://``); a ``wss://`` URL uses TLS, trusting ``--ca-file`` (else
+the system store; HTTPS uploads trust it too); ``--cert``/``--key`` present a client certificate
+(profile 3), ``{id}`` in their paths standing for each station's id. A connection problem
+(refused handshake, TLS failure) is printed on stderr the first time it is seen; with
+``--max-connect-attempts N`` a station stops after N failures in a row, and the run ends
+(exit 1) once every station has.
+
 Fault scenarios (:mod:`simulators.scenarios`): ``--scenario fixed-by-unlock`` applies one to every
 station; ``--scenario-set clears_after=5`` changes a field (JSON value, else a string);
 ``--scenario-file my.json`` registers scenarios from JSON; ``--list-scenarios`` prints them.
@@ -25,6 +33,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from simulators.base import StationBase
 from simulators.fleet import PROTOCOLS, Fleet
 from simulators.scenarios import (
     SCENARIOS,
@@ -33,6 +42,10 @@ from simulators.scenarios import (
     get_scenario,
     load_scenarios,
 )
+from simulators.tls import TlsConfigError
+
+GIVE_UP_POLL = 0.25
+"""Seconds between checks whether every station gave up connecting."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id-prefix", default="SIM-")
     parser.add_argument("--connectors", type=int, default=2)
     parser.add_argument("--password", default=None, help="HTTP Basic auth password")
+    tls = parser.add_argument_group(
+        "TLS (wss:// URLs, security profiles 2 and 3)")
+    tls.add_argument("--ca-file", default=None, metavar="PEM",
+                     help="CA certificate(s) to trust for the CSMS's server certificate and "
+                          "HTTPS uploads (default: the system trust store)")
+    tls.add_argument("--cert", default=None, metavar="PEM",
+                     help="client certificate (profile 3; its CN is the station id); '{id}' "
+                          "in the path is replaced by each station's id")
+    tls.add_argument("--key", default=None, metavar="PEM",
+                     help="private key of --cert (unencrypted PEM; '{id}' as in --cert)")
+    parser.add_argument("--max-connect-attempts", type=int, default=None, metavar="N",
+                        help="a station gives up after N failed connection attempts in a row "
+                             "(default: retry forever, as a charger does)")
     parser.add_argument("--duration", type=float, default=None,
                         help="seconds to run (default: until Ctrl-C)")
     parser.add_argument("--sessions", action="store_true",
@@ -105,8 +131,15 @@ def list_scenarios() -> str:
     return "\n".join(f"{name:<{width}}  {sc.description}" for name, sc in SCENARIOS.items())
 
 
-async def run(args: argparse.Namespace, scenario: Scenario | None = None) -> int:
-    """Run the fleet until ``--duration`` elapses or SIGINT/SIGTERM; return the exit code."""
+def _report_problem(station: StationBase, problem: str) -> None:
+    print(f"csms-sim: {station.station_id}: cannot connect to {station.endpoint}: {problem}",
+          file=sys.stderr, flush=True)
+
+
+async def run(args: argparse.Namespace, scenario: Scenario | None = None, *,
+              stop: asyncio.Event | None = None) -> int:
+    """Run the fleet until ``--duration`` elapses, SIGINT/SIGTERM, ``stop`` is set, or every
+    station gave up connecting; return the exit code."""
     if scenario is None:
         scenario = build_scenario(args)
     fleet = Fleet(
@@ -123,8 +156,13 @@ async def run(args: argparse.Namespace, scenario: Scenario | None = None) -> int
         start_timeout=args.start_timeout,
         heartbeat_interval=args.heartbeat_interval,
         scenario=scenario,
+        ca_file=args.ca_file,
+        cert_file=args.cert,
+        key_file=args.key,
+        max_connect_attempts=args.max_connect_attempts,
+        on_problem=_report_problem,
     )
-    done = asyncio.Event()
+    done = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
@@ -138,17 +176,20 @@ async def run(args: argparse.Namespace, scenario: Scenario | None = None) -> int
     try:
         starting = asyncio.create_task(fleet.start())
         deadline = None if args.duration is None else began + args.duration
-        while not done.is_set():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+        next_report = began + args.summary_interval
+        while not done.is_set() and fleet.gave_up < len(fleet.stations):
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 break
-            step = args.summary_interval if remaining is None else min(
-                args.summary_interval, remaining)
+            if now >= next_report:
+                report()
+                next_report = now + args.summary_interval
+            # Wake up for the next summary, the deadline, or to see stations give up.
+            step = min(next_report - now, GIVE_UP_POLL,
+                       (deadline - now) if deadline is not None else GIVE_UP_POLL)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(step, 0.01)):
                     await done.wait()
-            if not done.is_set() and (deadline is None or time.monotonic() < deadline):
-                report()
         starting.cancel()
         await asyncio.gather(starting, return_exceptions=True)
         report()
@@ -160,6 +201,11 @@ async def run(args: argparse.Namespace, scenario: Scenario | None = None) -> int
     ok = fleet.ever_booted == len(fleet.stations)
     print(f"done: {fleet.ever_booted}/{len(fleet.stations)} stations booted"
           + ("" if ok else " (FAILED)"), flush=True)
+    if not ok and fleet.gave_up:
+        print(f"{fleet.gave_up} station(s) gave up after --max-connect-attempts "
+              f"{args.max_connect_attempts}", flush=True)
+    for problem, times in sorted(fleet.problems.items(), key=lambda item: -item[1]):
+        print(f"connection problem ({times}x): {problem}", file=sys.stderr, flush=True)
     return 0 if ok else 1
 
 
@@ -184,10 +230,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.count < 1 or args.connectors < 1:
         print("csms-sim: --count and --connectors must be >= 1", file=sys.stderr)
         return 2
+    if args.max_connect_attempts is not None and args.max_connect_attempts < 1:
+        print("csms-sim: --max-connect-attempts must be >= 1", file=sys.stderr)
+        return 2
+    if (args.cert or args.key) and not args.url.lower().startswith("wss://"):
+        print("csms-sim: warning: --cert/--key are only presented on wss:// URLs",
+              file=sys.stderr)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(run(args, scenario))
+    except TlsConfigError as exc:
+        print(f"csms-sim: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -64,7 +64,8 @@ ChangeStatus16 = Literal["Accepted", "Rejected", "RebootRequired", "NotSupported
 class ConfigStore16:
     """1.6 configuration keys with realistic defaults (1.6 §9.1 Core profile and friends)."""
 
-    def __init__(self, connectors: int, password: str | None = None) -> None:
+    def __init__(self, connectors: int, password: str | None = None,
+                 security_profile: int | None = None) -> None:
         phases = ",".join(f"{i}.RST" for i in range(connectors + 1))
         csl: Kind = "MemberList"
         self.keys: dict[str, ConfigKey] = {
@@ -102,7 +103,10 @@ class ConfigStore16:
             "SendLocalListMaxLength": ConfigKey("100", readonly=True, kind="integer"),
             # Security whitepaper (1.6 security extension) keys.
             "AuthorizationKey": ConfigKey(password or "", write_only=True),
-            "SecurityProfile": ConfigKey("1" if password else "0", kind="integer"),
+            "SecurityProfile": ConfigKey(
+                str(security_profile if security_profile is not None else 1 if password else 0),
+                kind="integer",
+            ),
             "CpoName": ConfigKey(""),
         }
 
@@ -196,6 +200,7 @@ class VariableStore201:
         serial: str,
         firmware: str,
         password: str | None,
+        security_profile: int = 1,
     ) -> None:
         ro: Mutability = "ReadOnly"
         v: dict[VarKey, Variable] = {
@@ -235,7 +240,7 @@ class VariableStore201:
             VarKey("SecurityCtrlr", None, "Identity"): Variable(station_id, mutability=ro),
             VarKey("SecurityCtrlr", None, "OrganizationName"): Variable("SimOrg"),
             VarKey("SecurityCtrlr", None, "SecurityProfile"): Variable(
-                "1", mutability=ro, data_type="integer"
+                str(security_profile), mutability=ro, data_type="integer"
             ),
             VarKey("ChargingStation", None, "Model"): Variable(model, mutability=ro),
             VarKey("ChargingStation", None, "VendorName"): Variable(vendor, mutability=ro),

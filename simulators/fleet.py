@@ -6,11 +6,14 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from simulators.base import StationBase, StationError
 from simulators.station16 import Station16
 from simulators.station201 import Station201
+from simulators.tls import TlsOptions
 
 log = logging.getLogger("simulators.fleet")
 
@@ -24,6 +27,14 @@ class Fleet:
     ``session_every`` each station runs a charging session (start, meter values every
     ``meter_interval`` s for ``session_duration`` s, stop) roughly every ``session_every`` s.
     Extra keyword arguments go to the station constructor.
+
+    TLS (``wss://`` URL, security profiles 2 and 3): ``ca_file`` is trusted for the server
+    certificate; ``cert_file`` / ``key_file`` are the client certificate, ``{id}`` in them being
+    replaced by each station's id (one certificate per charger, CN = its identity). Without
+    ``{id}`` all stations share one TLS context.
+
+    Failed connection attempts are counted per description in ``problems``, and
+    ``on_problem(station, description)`` is called the first time a description is seen.
     """
 
     def __init__(
@@ -42,6 +53,10 @@ class Fleet:
         concurrency: int = 50,
         start_timeout: float = 30.0,
         max_records: int = 500,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        on_problem: Callable[[StationBase, str], None] | None = None,
         **station_kwargs: Any,
     ) -> None:
         if protocol not in PROTOCOLS:
@@ -55,6 +70,16 @@ class Fleet:
         self.power_w = power_w
         self.concurrency = max(1, concurrency)
         self.start_timeout = start_timeout
+        self.problems: dict[str, int] = {}
+        """Failed connection attempts per description (refusal, TLS, network error)."""
+        self.on_problem = on_problem
+        tls = TlsOptions(
+            Path(ca_file) if ca_file is not None else None,
+            str(cert_file) if cert_file is not None else None,
+            str(key_file) if key_file is not None else None,
+        )
+        if (tls.ca_file or tls.client_certificate) and not tls.per_station:
+            station_kwargs.setdefault("ssl_context", tls.context(""))  # one for all
         width = max(3, len(str(count)))
         cls = PROTOCOLS[protocol]
         self.stations: list[StationBase] = [
@@ -63,12 +88,16 @@ class Fleet:
                 url,
                 connectors=connectors,
                 password=password,
+                ca_file=tls.ca_file,
+                cert_file=tls.cert_file,
+                key_file=tls.key_file,
                 **station_kwargs,
             )
             for n in range(1, count + 1)
         ]
         for station in self.stations:
             station.max_records = max_records  # bound memory of long runs
+            station.problem_listeners.append(self._problem)
         self.sessions_started = 0
         self.sessions_completed = 0
         self.session_errors = 0
@@ -107,6 +136,17 @@ class Fleet:
         return sum(st.frames_received for st in self.stations)
 
     @property
+    def gave_up(self) -> int:
+        """Stations that stopped retrying (``max_connect_attempts`` failures in a row)."""
+        return sum(st.gave_up for st in self.stations)
+
+    def _problem(self, station: StationBase, problem: str) -> None:
+        first = problem not in self.problems
+        self.problems[problem] = self.problems.get(problem, 0) + 1
+        if first and self.on_problem is not None:
+            self.on_problem(station, problem)
+
+    @property
     def faulted(self) -> int:
         """Stations with at least one active fault."""
         return sum(bool(st.faults) for st in self.stations)
@@ -126,6 +166,10 @@ class Fleet:
         )
         if any(st.scenario is not None for st in self.stations):
             line += f" faulted={self.faulted} healed={self.healed}"
+        if self.problems:
+            line += f" connect_failures={sum(self.problems.values())}"
+        if self.gave_up:
+            line += f" gave_up={self.gave_up}"
         return line
 
     # ---------------------------------------------------------------- lifecycle
@@ -139,10 +183,9 @@ class Fleet:
         async def one(station: StationBase) -> None:
             async with gate:
                 await station.start(wait=False)
-                if wait:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.start_timeout):
-                            await station.booted.wait()
+                if wait:  # until booted, timed out, or given up connecting
+                    with contextlib.suppress(StationError):
+                        await station._wait_booted(self.start_timeout, stop_on_timeout=False)
 
         await asyncio.gather(*(one(st) for st in self.stations))
         if self.session_every is not None:

@@ -26,7 +26,7 @@ class Station16(StationBase):
 
     def _setup(self) -> None:
         """Version-specific state, called by ``StationBase.__init__``."""
-        self.config = ConfigStore16(self.connectors, self.password)
+        self.config = ConfigStore16(self.connectors, self.password, self.security_profile)
         """In-memory configuration keys (GetConfiguration / ChangeConfiguration)."""
         self.firmware_status = "Idle"
         self._handlers.update(

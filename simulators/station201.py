@@ -76,6 +76,7 @@ class Station201(StationBase):
             serial=self.serial,
             firmware=self.firmware,
             password=self.password,
+            security_profile=max(1, self.security_profile),
         )
         """In-memory device model (GetVariables / SetVariables / GetBaseReport)."""
         self.variables.add(

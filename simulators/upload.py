@@ -4,7 +4,8 @@ extension and 2.0.1 N01 GetLog).
 The station calls an :data:`Uploader` ``(target_url, data) -> success``. The default one does an
 HTTP(S) PUT with asyncio streams (cancellable, no thread) or an FTP ``STOR`` with ``ftplib`` in a
 worker thread. Any exception or ``False`` means the upload failed (UploadFailed /
-UploadFailure).
+UploadFailure). HTTPS verifies the server against the station's TLS context (its ``--ca-file``,
+see :mod:`simulators.tls`), else against the system trust store.
 """
 
 from __future__ import annotations
@@ -38,19 +39,22 @@ def upload_target(location: str, filename: str, *, append_filename: bool = True)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-async def default_uploader(target: str, data: bytes) -> bool:
-    """Upload by scheme: ``http``/``https`` PUT, ``ftp`` STOR; anything else fails."""
+async def default_uploader(target: str, data: bytes, *,
+                           ssl_context: ssl.SSLContext | None = None) -> bool:
+    """Upload by scheme: ``http``/``https`` PUT, ``ftp`` STOR; anything else fails.
+    ``ssl_context`` verifies an HTTPS server (default: the system trust store)."""
     scheme = urlsplit(target).scheme.lower()
     if scheme in ("http", "https"):
         async with asyncio.timeout(UPLOAD_TIMEOUT):
-            return await http_put(target, data)
+            return await http_put(target, data, ssl_context=ssl_context)
     if scheme == "ftp":
         return await asyncio.to_thread(ftp_store, target, data)
     raise UploadError(f"unsupported upload scheme {scheme!r}")
 
 
-async def http_put(url: str, data: bytes) -> bool:
-    """Minimal HTTP/1.1 PUT over asyncio streams; True for a 2xx status."""
+async def http_put(url: str, data: bytes, *, ssl_context: ssl.SSLContext | None = None) -> bool:
+    """Minimal HTTP/1.1 PUT over asyncio streams; True for a 2xx status. ``https`` uses
+    ``ssl_context`` (default: :func:`ssl.create_default_context`)."""
     parts = urlsplit(url)
     if not parts.hostname:
         raise UploadError(f"no host in {url!r}")
@@ -70,7 +74,7 @@ async def http_put(url: str, data: bytes) -> bool:
     if parts.username is not None:
         cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         headers.append("Authorization: Basic " + base64.b64encode(cred.encode()).decode())
-    context = ssl.create_default_context() if tls else None
+    context = (ssl_context or ssl.create_default_context()) if tls else None
     reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=context)
     try:
         writer.write(("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + data)

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from csms.api.auth import Authenticator, Principal
 from csms.api.context import ApiContext
-from csms.api.schemas import LogFileOut, Page
+from csms.api.schemas import MAX_ID, MAX_OFFSET, LogFileOut, Page
 from csms.api.tokens import Role
 from csms.store.models import LogFileRecord
 
@@ -41,7 +41,7 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
     viewer = Depends(auth.require(Role.VIEWER))
 
     async def known(log_id: int) -> LogFileRecord:
-        record = await ctx.store.get_log_file(log_id)
+        record = await ctx.store.get_log_file(log_id) if 0 < log_id <= MAX_ID else None
         if record is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown log {log_id}")
         return record
@@ -51,7 +51,7 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
         principal: Principal = viewer,
         station_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Page[LogFileOut]:
         """Logs chargers uploaded, newest first, with the signatures found in them."""
         rows = await ctx.store.log_files(station_id, limit=limit, offset=offset)

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 
 from csms.api.auth import BEARER, Authenticator, Principal
 from csms.api.context import ApiContext
+from csms.api.schemas import MAX_OFFSET
 from csms.api.tokens import Role
 from csms.reports.intake import read_intake
 from csms.reports.photos import PhotoRejected
@@ -193,7 +194,7 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
         station_id: str | None = None,
         status_: Annotated[StatusName | None, Query(alias="status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> ReportPage:
         """Reports, newest first (contact and client address for operators only)."""
         personal = principal.role.allows(Role.OPERATOR)

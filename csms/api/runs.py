@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from csms.api.auth import Authenticator, Principal
 from csms.api.context import ApiContext
-from csms.api.schemas import Page, RunOut, StepOut
+from csms.api.schemas import MAX_OFFSET, Page, RunOut, StepOut
 from csms.api.tokens import Role
 from csms.store.models import RunRecord
 
@@ -55,7 +55,7 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
         station_id: str | None = None,
         outcome: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Page[RunOut]:
         """Runs, newest first: phase, current step, steps done with their results."""
         rows = await ctx.store.runs(station_id, active=active, outcome=outcome, limit=limit,

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 T = TypeVar("T")
 
 StationState = Literal["offline", "faulted", "in_use", "unavailable", "available"]
+MAX_OFFSET = 2**31 - 1
+"""Largest ``offset`` of a list (larger ones overflow the databases' integers: 422)."""
+MAX_ID = 2**63 - 1
+"""Largest row id there can be (a larger one in a path is unknown: 404, not a query)."""
 
 
 class Page(BaseModel, Generic[T]):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from csms.api.auth import Authenticator, Principal
 from csms.api.context import ApiContext
 from csms.api.schemas import (
+    MAX_OFFSET,
     ConnectionOut,
     ConnectorOut,
     EventOut,
@@ -24,7 +25,7 @@ from csms.api.tokens import Role
 from csms.store.models import Connector, RunRecord, Station
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 def station_out(

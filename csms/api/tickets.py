@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from csms.api.auth import Authenticator, Principal
 from csms.api.context import ApiContext
-from csms.api.schemas import Page, TicketChange, TicketDetail, TicketOut
+from csms.api.schemas import MAX_OFFSET, Page, TicketChange, TicketDetail, TicketOut
 from csms.api.tokens import Role
 from csms.logs import get_logger
 from diagnostics import InvalidTransition, Ticket, TicketStatus, UnknownTicket, sla_breaches
@@ -55,7 +55,7 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
         breached: Annotated[bool | None, Query(description="an SLA deadline is missed now")]
         = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Page[TicketOut]:
         """Tickets, newest first."""
         records = await ctx.store.find_tickets(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from csms.api.auth import Authenticator, Principal, depends
 from csms.api.context import ApiContext
+from csms.api.schemas import MAX_ID, MAX_OFFSET
 from csms.api.tokens import Role
 from csms.logs import get_logger
 from csms.store.base import utc_now
@@ -120,7 +121,8 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
         return component if isinstance(component, WebhookDispatcher) else None
 
     async def load(delivery_id: int) -> DeliveryRow:
-        row = await ctx.store.get_webhook_delivery(delivery_id)
+        row = (await ctx.store.get_webhook_delivery(delivery_id)
+               if 0 < delivery_id <= MAX_ID else None)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 detail=f"no webhook delivery {delivery_id}")
@@ -157,7 +159,7 @@ def router(ctx: ApiContext, auth: Authenticator) -> APIRouter:
         status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
         ticket_id: Annotated[str | None, Query(max_length=255)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> WebhookDeliveryPage:
         """Deliveries newest first; ``status=parked`` lists the ones that need an operator."""
         rows = await ctx.store.webhook_deliveries(status=status_, ticket_id=ticket_id,

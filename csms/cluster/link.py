@@ -27,6 +27,7 @@ import orjson
 from csms.logs import get_logger
 from csms.mqtt.backoff import backoff_delay
 from csms.settings import MqttSettings
+from csms.tasks import cancel_and_wait, stop_if_cancelled
 
 log = get_logger("csms.cluster")
 
@@ -84,13 +85,7 @@ class ClusterLink:
 
     async def stop(self) -> None:
         """Disconnect; pending requests fail."""
-        for task in (self._task, *self._tasks):
-            if task is not None:
-                task.cancel()
-        for task in (self._task, *self._tasks):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, *self._tasks)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(RemoteError("cluster link stopped"))
@@ -150,6 +145,7 @@ class ClusterLink:
                     async for message in client.messages:
                         self._dispatch(str(message.topic), message.payload)
             except aiomqtt.MqttError as exc:
+                stop_if_cancelled(exc)
                 self._connected.clear()
                 self._client = None
                 failures += 1
@@ -213,9 +209,7 @@ class EngineInbox:
     async def stop(self) -> None:
         """Stop reading (the broker keeps what follows for the next leader)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         failures = 0
@@ -233,6 +227,7 @@ class EngineInbox:
                         self.received += 1
                         self.deliver(data)
             except aiomqtt.MqttError as exc:
+                stop_if_cancelled(exc)
                 failures += 1
                 delay = backoff_delay(failures, self.settings.reconnect_initial,
                                       self.settings.reconnect_max)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from csms.bus import Notice, Topic
 from csms.cluster.link import ClusterLink, EngineInbox, RemoteError
 from csms.logs import get_logger
+from csms.tasks import cancel_and_wait, stop_if_cancelled
 from diagnostics import InvalidTransition, OperatorDecision, Ticket, UnknownTicket
 from diagnostics.commands import CommandOutcome, OutcomeStatus, StationCommand
 from diagnostics.events import (
@@ -83,10 +84,7 @@ class ClusterNode:
 
     async def stop(self) -> None:
         """Hand the lease over (another node takes it at once) and disconnect."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await cancel_and_wait(self._loop_task)
         if self._unsubscribe is not None:
             self._unsubscribe()
         if self.leader:
@@ -102,7 +100,8 @@ class ClusterNode:
             await asyncio.sleep(self.settings.renew_seconds)
             try:
                 await self._beat()
-            except Exception:
+            except Exception as exc:
+                stop_if_cancelled(exc)
                 log.exception("cluster_beat_failed", node=self.node)
                 if self.leader:  # cannot prove we still hold the lease: stop acting
                     await self._deposed()

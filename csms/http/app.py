@@ -36,8 +36,9 @@ def create_app(
     version: str = "0.1.0",
 ) -> FastAPI:
     """The HTTP app; with ``uploads``, the ``/uploads`` endpoints chargers upload logs to;
-    with ``context``, the REST API under ``/api/v1`` and the dashboard at ``/``; ``routers``
-    are added as they are (``/metrics``...)."""
+    with ``context``, the REST API under ``/api/v1`` and the dashboard at ``/``, and the
+    request limits of ``/api`` and ``/uploads`` (:mod:`csms.http.limits`); ``routers`` are added
+    as they are (``/metrics``...)."""
     app = FastAPI(
         title=title,
         version=version,
@@ -64,4 +65,19 @@ def create_app(
         app.include_router(dashboard_router(context))
     for router in routers:
         app.include_router(router)
+    if context is not None:
+        _install_limits(app, context)
     return app
+
+
+def _install_limits(app: FastAPI, context: ApiContext) -> None:
+    """The ``[limits]`` of ``/api`` and ``/uploads``; refusals counted in the central system's
+    limit meter (``context.extras``, put there by :mod:`csms.metrics`) when there is one."""
+    from csms.http.limits import RequestLimits
+    from csms.metrics.limits import LIMITS_KEY, LimitMeter
+
+    def meter() -> LimitMeter | None:
+        found = context.extras.get(LIMITS_KEY)
+        return found if isinstance(found, LimitMeter) else None
+
+    app.add_middleware(RequestLimits, settings=context.settings, meter=meter)

@@ -2,7 +2,7 @@
 
 The page is static: it asks for an API token (viewer is enough), reads the REST API under
 ``/api/v1`` with it and follows ``/api/v1/stream`` for live updates (see
-``docs/readme/dashboard.md``). Nothing station-supplied is rendered on the server. Only the
+README.md, "Operations dashboard"). Nothing station-supplied is rendered on the server. Only the
 files shipped in ``csms/http/static`` are served (a fixed list, no path from the URL reaches
 the file system), with a strict Content-Security-Policy: scripts and styles from this origin
 only, no inline code, no framing.

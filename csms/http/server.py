@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl as _ssl
 from collections.abc import Generator
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from csms.logs import get_logger
+from csms.tasks import cancel_and_wait
 
 log = get_logger("csms.http")
 
@@ -43,6 +45,7 @@ class HttpServer:
         h11_max_incomplete_event_size: int = 64 * 1024,
         reuse_port: bool = False,
         extra_port: int | None = None,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -50,6 +53,8 @@ class HttpServer:
         self.extra_port = extra_port
         """A second listener of its own (``None``: none), its bound port once started."""
         self.backlog = backlog
+        self.ssl = ssl
+        """HTTPS on every listener with this context (``None``: plain HTTP)."""
         self.config = uvicorn.Config(
             app,
             host=host,
@@ -66,6 +71,8 @@ class HttpServer:
             h11_max_incomplete_event_size=h11_max_incomplete_event_size,
             server_header=False,
             proxy_headers=False,
+            # uvicorn applies ``config.ssl`` to the sockets we hand it as well.
+            ssl_context_factory=(lambda _config, _default: ssl) if ssl is not None else None,
         )
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -78,7 +85,8 @@ class HttpServer:
     @property
     def url(self) -> str:
         """Base URL on loopback, for tests and local tools."""
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     async def start(self) -> None:
         """Bind, run the app's startup (lifespan), start serving; errors are raised here."""
@@ -101,7 +109,7 @@ class HttpServer:
                 task.result()  # raises the startup error
                 raise RuntimeError("HTTP server stopped during startup")
             await asyncio.sleep(0.01)
-        log.info("http_listening", host=self.host, port=self._port)
+        log.info("http_listening", host=self.host, port=self._port, tls=self.ssl is not None)
 
     async def stop(self) -> None:
         """Stop accepting, let requests in flight finish (bounded), run the app's shutdown."""
@@ -116,9 +124,7 @@ class HttpServer:
             )
         except TimeoutError:
             server.force_exit = True
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _bind(self, port: int, reuse_port: bool) -> socket.socket:
         loop = asyncio.get_running_loop()

@@ -2,7 +2,7 @@
 
 The location handed to the charger is ``.../uploads/{token}/``; chargers append their own file
 name (with or without an extra ``/``) or upload to the location itself. The token is the only
-credential (chargers cannot do more) and is good for one completed upload.
+credential (chargers cannot do more) and is good for one request (``uploads.max_attempts``).
 
 - ``PUT``: the raw body is the file.
 - ``POST``: ``multipart/form-data`` with one file part (any field name; a part is a file when
@@ -160,11 +160,14 @@ async def receive(
     declared = _declared_length(request)
     limit = uploads.max_bytes + (MULTIPART_OVERHEAD if is_multipart else 0)
     if TOKEN_PATTERN.fullmatch(token) is None:
+        log.warning("http_upload_refused", reason=str(Refusal.UNKNOWN), client=_client(request))
+        uploads.refused("http", Refusal.UNKNOWN)
         raise HTTPException(status.HTTP_404_NOT_FOUND, SlotRefused(Refusal.UNKNOWN).message)
     try:
         attempt = await uploads.begin(token, "http")
     except SlotRefused as refused:
         log.warning("http_upload_refused", reason=str(refused.reason), client=_client(request))
+        uploads.refused("http", refused.reason)
         code = _REFUSAL_STATUS.get(refused.reason, status.HTTP_404_NOT_FOUND)
         raise HTTPException(code, refused.message) from None
     async with attempt:

@@ -4,6 +4,7 @@
   request durations, refusals) with a lock-free collector;
 - :mod:`csms.metrics.operations`: runs, remote actions, tickets, log uploads, driver reports
   and connections, counted from the event bus;
+- :mod:`csms.metrics.limits`: refusals by the abuse limits (:mod:`csms.security.limits`);
 - :mod:`csms.metrics.fleet`: fleet gauges (stations by state, open tickets, SLA breaches)
   read from the database every few seconds;
 - :mod:`csms.metrics.component`: the per-central-system registry, the route, the refresh task.

@@ -7,7 +7,6 @@ in one test process); nothing goes to the library's global registry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -23,9 +22,11 @@ from prometheus_client import (
 
 from csms.logs import get_logger
 from csms.metrics.fleet import FleetGauges
+from csms.metrics.limits import LIMITS_KEY
 from csms.metrics.ocpp import OcppMeter
 from csms.metrics.operations import OperationsMetrics
 from csms.protocol.common import utc_now
+from csms.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from csms.app import CentralSystem
@@ -51,6 +52,8 @@ class MetricsComponent:
         self._clock = clock
         self.ocpp = OcppMeter()
         self.registry.register(self.ocpp)
+        self.limits = self.ocpp.limits
+        self.registry.register(self.limits)
         registry = central.registry
         connected = Gauge(
             "csms_connected_chargers", "Chargers connected to this node (live websockets).",
@@ -102,9 +105,7 @@ class MetricsComponent:
     async def stop_refreshing(self) -> None:
         """Stop the periodic refresh (tests then call :meth:`refresh` themselves)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _refresh_loop(self) -> None:
@@ -125,6 +126,8 @@ def install(central: CentralSystem) -> MetricsComponent:
     disable_created_metrics()  # type: ignore[no-untyped-call]
     component = MetricsComponent(central)
     central.ocpp.metrics = component.ocpp
+    central.api.extras[LIMITS_KEY] = component.limits
+    central.uploads.refusal_listeners.append(component.limits.upload_refused)
     component.subscribe()
     central.http_routers.append(component.router())
     return component

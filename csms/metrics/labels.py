@@ -48,6 +48,14 @@ LOG_UPLOAD_RESULTS: Final = ("uploaded", "failed")
 REPORT_CATEGORIES: Final = tuple(c.value for c in DriverCategory)
 REFUSALS: Final = ("bad_path", "unknown_station", "unauthorized", "no_subprotocol")
 """Why a connection attempt was refused (``csms_ocpp_connections_refused_total``)."""
+RATE_LIMITED: Final = "rate_limited"
+"""The refusal reason of a handshake over ``limits.handshakes_per_minute`` (counted from its
+first use, so that the series above stay as they were)."""
+LIMITS: Final = (
+    "ocpp_message_rate", "ocpp_abuse_close", "ocpp_message_size", "ocpp_handshake_rate",
+    "api_rate", "api_body_size", "upload_rate", "upload_body_size", "upload_token",
+)
+"""Which limit refused something (``csms_limit_refusals_total``, see :mod:`csms.security`)."""
 
 
 def bounded(value: object, allowed: Iterable[str], fallback: str = OTHER) -> str:
@@ -66,4 +74,6 @@ def refusal(reason: str) -> str:
         return "no_subprotocol"
     if reason == "bad path or identity":
         return "bad_path"
+    if reason == "handshake rate limit":
+        return RATE_LIMITED
     return OTHER

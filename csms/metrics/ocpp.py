@@ -35,6 +35,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from csms.metrics.labels import ACTIONS, OTHER, REFUSALS, UNKNOWN, VERSIONS, refusal
+from csms.metrics.limits import LimitMeter
 
 CALL_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Seconds; charger round trips over mobile networks are tens to hundreds of ms."""
@@ -167,6 +168,8 @@ class OcppMeter(Collector):
     def __init__(self) -> None:
         self.versions = {version: VersionMeter(version, ACTIONS[version]) for version in VERSIONS}
         self.refusals = dict.fromkeys((*REFUSALS, OTHER), 0)
+        self.limits = LimitMeter()
+        """Refusals by the abuse limits (its own collector, registered beside this one)."""
 
     def version(self, version: str) -> VersionMeter:
         """The meter of a version this server speaks (``1.6`` or ``2.0.1``)."""
@@ -174,7 +177,8 @@ class OcppMeter(Collector):
 
     def connection_refused(self, reason: str) -> None:
         """Count a refused handshake; ``reason`` as the server logs it."""
-        self.refusals[refusal(reason)] += 1
+        label = refusal(reason)
+        self.refusals[label] = self.refusals.get(label, 0) + 1
 
     def describe(self) -> Iterator[Metric]:
         """The families without samples (for the registry's name check)."""

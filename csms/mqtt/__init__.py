@@ -1,4 +1,4 @@
-"""Operations events published to an MQTT broker (off by default; see ``docs/readme/mqtt.md``).
+"""Operations events published to an MQTT broker (off by default; see README.md, "MQTT events").
 
 Topic scheme: :mod:`csms.mqtt.topics`; buffering, QoS and reconnects:
 :mod:`csms.mqtt.publisher`.

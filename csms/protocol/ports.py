@@ -16,8 +16,10 @@ from diagnostics.events import DomainEvent
 class StationBackend(Protocol):
     """Receives every event of every connected station."""
 
-    async def record(self, event: DomainEvent) -> None:
-        """Persist (and later react to) one event; return once it is stored."""
+    async def record(self, *events: DomainEvent) -> None:
+        """Persist (and later react to) the events of one message, all or none; return once
+        they are stored. A message whose events are not all stored gets a CALLERROR and
+        leaves nothing behind, so the charger's retry stores nothing twice."""
 
     async def begin_local_transaction(
         self,

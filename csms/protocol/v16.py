@@ -43,6 +43,7 @@ from diagnostics.commands import (
 from diagnostics.events import (
     ConnectorStatus,
     ConnectorStatusChanged,
+    DomainEvent,
     FaultReported,
     FirmwareProgress,
     HeartbeatReceived,
@@ -112,7 +113,7 @@ class Station16(StationConnection, LibraryChargePoint):
         vendor_id = kwargs.get("vendor_id")
         vendor_error_code = kwargs.get("vendor_error_code")
         info = kwargs.get("info")
-        await self.backend.record(
+        events: list[DomainEvent] = [
             ConnectorStatusChanged(
                 station_id=self.id,
                 at=now,
@@ -126,9 +127,9 @@ class Station16(StationConnection, LibraryChargePoint):
                 info=info,
                 station_time=parse_time(kwargs.get("timestamp")),
             )
-        )
+        ]
         if error_code != "NoError":
-            await self.backend.record(
+            events.append(
                 FaultReported(
                     station_id=self.id,
                     at=now,
@@ -140,6 +141,7 @@ class Station16(StationConnection, LibraryChargePoint):
                     info=info,
                 )
             )
+        await self.backend.record(*events)  # one message: stored together or not at all
         return call_result.StatusNotification()
 
     @on("MeterValues")
@@ -192,8 +194,9 @@ class Station16(StationConnection, LibraryChargePoint):
         """§4.10: closes the transaction; transactionData meter values are kept too."""
         now = utc_now()
         samples = meter_samples(kwargs.get("transaction_data") or (), now)
+        events: list[DomainEvent] = []
         if samples:
-            await self.backend.record(
+            events.append(
                 MeterValuesReceived(
                     station_id=self.id,
                     at=now,
@@ -203,7 +206,7 @@ class Station16(StationConnection, LibraryChargePoint):
                     samples=tuple(samples),
                 )
             )
-        await self.backend.record(
+        events.append(
             TransactionEnded(
                 station_id=self.id,
                 at=now,
@@ -213,6 +216,7 @@ class Station16(StationConnection, LibraryChargePoint):
                 reason=kwargs.get("reason"),
             )
         )
+        await self.backend.record(*events)  # one message: stored together or not at all
         if kwargs.get("id_tag") is not None:
             return call_result.StopTransaction(id_tag_info=_ACCEPTED_ID_TAG)
         return call_result.StopTransaction()

@@ -45,6 +45,7 @@ from diagnostics.commands import (
 from diagnostics.events import (
     ConnectorStatus,
     ConnectorStatusChanged,
+    DomainEvent,
     FaultReported,
     FirmwareProgress,
     HeartbeatReceived,
@@ -157,31 +158,33 @@ class Station201(StationConnection, LibraryChargePoint):
         connector_id = evse.get("connector_id")
         samples = meter_samples(kwargs.get("meter_value") or (), now)
         id_token = (kwargs.get("id_token") or {}).get("id_token")
+        events: list[DomainEvent] = []
         if event_type == "Started":
-            await self.backend.record(
+            events.append(
                 TransactionStarted(station_id=self.id, at=now, transaction_id=transaction_id,
                                    connector_id=connector_id, evse_id=evse_id,
                                    id_token=id_token, meter_start_wh=energy_wh(samples),
                                    started_at=moment)
             )
         if samples:
-            await self.backend.record(
+            events.append(
                 MeterValuesReceived(station_id=self.id, at=now, connector_id=connector_id,
                                     evse_id=evse_id, transaction_id=transaction_id,
                                     samples=tuple(samples))
             )
         if event_type == "Updated" or transaction_info.get("charging_state"):
-            await self.backend.record(
+            events.append(
                 TransactionUpdated(station_id=self.id, at=now, transaction_id=transaction_id,
                                    charging_state=transaction_info.get("charging_state"),
                                    trigger_reason=trigger_reason)
             )
         if event_type == "Ended":
-            await self.backend.record(
+            events.append(
                 TransactionEnded(station_id=self.id, at=now, transaction_id=transaction_id,
                                  meter_stop_wh=energy_wh(samples), stopped_at=moment,
                                  reason=transaction_info.get("stopped_reason"))
             )
+        await self.backend.record(*events)  # one message: stored together or not at all
         if id_token is not None:
             return call_result.TransactionEvent(id_token_info=_ACCEPTED_TOKEN)
         return call_result.TransactionEvent()
@@ -197,6 +200,7 @@ class Station201(StationConnection, LibraryChargePoint):
     ) -> call_result.NotifyEvent:
         """N07: every event is kept; problem variables are also faults (cleared ends them)."""
         now = utc_now()
+        events: list[DomainEvent] = []
         for item in event_data:
             component = item.get("component") or {}
             variable = item.get("variable") or {}
@@ -213,10 +217,10 @@ class Station201(StationConnection, LibraryChargePoint):
                 tech_code=item.get("tech_code"), tech_info=item.get("tech_info"),
                 cleared=cleared, station_time=parse_time(item.get("timestamp")),
             )
-            await self.backend.record(event)
+            events.append(event)
             if event.variable in _FAULT_VARIABLES:
                 active = actual.strip().lower() not in {"false", "0", "", "ok", "none"}
-                await self.backend.record(
+                events.append(
                     FaultReported(
                         station_id=self.id, at=now, connector_id=event.connector_id,
                         evse_id=event.evse_id, code=f"{event.component}.{event.variable}",
@@ -225,6 +229,7 @@ class Station201(StationConnection, LibraryChargePoint):
                         cleared=cleared or not active,
                     )
                 )
+        await self.backend.record(*events)  # one message: stored together or not at all
         return call_result.NotifyEvent()
 
     @on("NotifyReport")

@@ -46,7 +46,7 @@ class ReportIn(BaseModel):
                                 description="Phone or e-mail for a call back (shown to "
                                 "operators only)")
 
-    @field_validator("text", "contact")
+    @field_validator("station_id", "text", "contact")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         return _clean(value)

@@ -43,6 +43,7 @@ from csms.reports.status import (
 )
 from csms.store.base import utc_now
 from csms.store.models import DriverReportRecord
+from csms.tasks import cancel_and_wait
 from diagnostics.events import DriverCategory, DriverFaultReported
 
 log = get_logger("csms.reports")
@@ -298,9 +299,7 @@ class ReportService:
             await asyncio.wait_for(asyncio.shield(worker), STOP_TIMEOUT)
         except TimeoutError:
             log.warning("report_status_pending_dropped", pending=len(self._pending))
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await cancel_and_wait(worker)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object) -> AsyncIterator[None]:

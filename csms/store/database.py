@@ -5,7 +5,9 @@ SQLAlchemy emits ``BEGIN`` itself (the sqlite3 driver's legacy transaction handl
 switched off), and the store's write transactions begin with ``BEGIN IMMEDIATE`` so that
 concurrent writers queue on the busy timeout instead of failing with "database is locked".
 
-PostgreSQL (``postgresql+asyncpg://...``) gets a pre-pinged, recycled connection pool.
+PostgreSQL (``postgresql+asyncpg://...``) gets a recycled connection pool whose connections are
+pinged before use when they sat idle (a ping is three round trips with asyncpg: pinging every
+checkout doubled the cost of a busy node's group commits).
 
 Migrations are Alembic's, configured in code (no ``alembic.ini``), so they run from an
 installed package; :meth:`Database.upgrade` runs them on the engine's own connection.
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -29,6 +32,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -56,8 +60,38 @@ _POSTGRES_POOL: dict[str, Any] = {
     "max_overflow": 10,
     "pool_timeout": 30,
     "pool_recycle": 1800,
-    "pool_pre_ping": True,
 }
+
+IDLE_PING_SECONDS = 2.0
+"""A pooled PostgreSQL connection idle for longer is pinged before use (a restarted server
+or a dropped link is then found before a statement fails); a busier one was just proven."""
+
+
+def ping_idle_connections(engine: AsyncEngine, idle: float | None = None) -> None:
+    """Pessimistic disconnect handling for connections idle longer than ``idle`` seconds.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout. A connection that fails its ping
+    is discarded (``DisconnectionError``) and the pool tries another or a new one, as with
+    ``pool_pre_ping``; a statement that then fails on a dead connection invalidates the pool.
+    """
+    pool = engine.sync_engine.pool
+    idle_for = IDLE_PING_SECONDS if idle is None else idle
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(dbapi_connection: DBAPIConnection | None,
+                    record: ConnectionPoolEntry) -> None:
+        record.info["csms_idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry,
+                     proxy: Any) -> None:
+        since = record.info.get("csms_idle_since")
+        if since is None or time.monotonic() - since < idle_for:
+            return  # new (just connected) or busy
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            raise DisconnectionError(f"idle connection failed its ping: {exc!r}") from exc
 
 
 def alembic_config(url: str | URL | None = None) -> Config:
@@ -103,6 +137,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        elif self.url.get_backend_name() == "postgresql" and "poolclass" not in engine_options:
+            ping_idle_connections(self.engine)
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )

@@ -69,6 +69,8 @@ class Station(Base):
 
     id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH), primary_key=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    security_profile: Mapped[int | None] = mapped_column(Integer)
+    """OCPP security profile (0 to 3) the station must connect with; ``None``: the default."""
     vendor: Mapped[str | None] = mapped_column(StationText())
     model: Mapped[str | None] = mapped_column(StationText())
     serial_number: Mapped[str | None] = mapped_column(StationText())

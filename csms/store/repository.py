@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms.store import postgres_bulk
 from csms.store.base import StoreBase
 from csms.store.cluster import ClusterQueries
 from csms.store.database import Database
@@ -54,6 +55,7 @@ from csms.store.models import (
 )
 from csms.store.reports import ReportQueries
 from csms.store.runs import OverviewQueries, RunQueries
+from csms.store.security import SecurityQueries
 from csms.store.tokens import TokenQueries
 from csms.store.types import as_utc
 from csms.store.webhooks import WebhookQueries
@@ -82,7 +84,7 @@ SERVER_RESTART_REASON = "server restarted"
 
 class Store(
     RunQueries, OverviewQueries, LogFileQueries, TokenQueries, ReportQueries, WebhookQueries,
-    ClusterQueries, StoreBase,
+    ClusterQueries, SecurityQueries, StoreBase,
 ):
     """Repository over a :class:`~csms.store.database.Database`.
 
@@ -93,29 +95,37 @@ class Store(
     def __init__(self, db: Database, *, node: str | None = None) -> None:
         self.db = db
         self.node = node
-        self._queue: list[tuple[DomainEvent, asyncio.Future[None]]] = []
+        self._queue: list[tuple[tuple[DomainEvent, ...], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._touch_statement: Any = None
         self._connector_statement: Any = None
         self._connect_statement: Any = None
+        self._disconnect_statement: Any = None
         self._boot_statement: Any = None
         self._statements: dict[str, Any] = {}
         self._touched: Collection[str] = _NOTHING
+        self._postgres = db.dialect_name == "postgresql"
+        """Hot kinds as ``unnest`` statements (:mod:`csms.store.postgres_bulk`)."""
 
     # ------------------------------------------------------------------ events
 
-    async def record(self, event: DomainEvent) -> None:
-        """Persist one event (and move the station's ``last_seen_at``); return once committed.
+    async def record(self, *events: DomainEvent) -> None:
+        """Persist the events of one message (and move the station's ``last_seen_at``), all
+        or none; return once committed.
 
         Group commit: events recorded while a write is in progress wait for it, then go
         into the next transaction together, so concurrent stations share one commit while
-        each caller still returns only after its own event is durable. If a shared
-        transaction fails, its events are retried one by one, so one bad event fails alone.
+        each caller still returns only after its own events are durable. If a shared
+        transaction fails, its callers' events are retried caller by caller, so one bad
+        message fails alone. A message that fails stored nothing: the charger's retry after
+        its CALLERROR does not store anything twice.
         """
+        if not events:
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # A caller cancelled while waiting must not leave an unretrieved exception behind.
         future.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._queue.append((event, future))
+        self._queue.append((events, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         await asyncio.shield(future)
@@ -125,15 +135,16 @@ class Store(
             batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
             try:
                 async with self.db.write_session() as session:
-                    await self._record_batch(session, [event for event, _ in batch])
+                    await self._record_batch(
+                        session, [event for events, _ in batch for event in events])
             except Exception:
                 if len(batch) == 1:
                     _settle(batch[0][1], sys.exc_info()[1])
                     continue
-                for event, future in batch:
+                for events, future in batch:
                     try:
                         async with self.db.write_session() as session:
-                            await self._record_batch(session, [event])
+                            await self._record_batch(session, list(events))
                     except Exception as exc:
                         _settle(future, exc)
                     else:
@@ -170,12 +181,17 @@ class Store(
             else:
                 others.append(event)
         connection = await session.connection()
-        await connection.execute(self._touch_stmt(), [
-            {"station_id": station_id, "seen_at": at} for station_id, at in touches.items()
-        ])
+        if self._postgres:
+            await postgres_bulk.touch(connection, touches)
+        else:
+            await connection.execute(self._touch_stmt(), [
+                {"station_id": station_id, "seen_at": at} for station_id, at in touches.items()
+            ])
         self._touched = touches.keys()
         try:
-            connects, boots, others = _split_connections(others)
+            connects, boots, disconnects, others = _split_connections(others)
+            if disconnects:
+                await self._bulk_disconnected(connection, disconnects)
             if connects:
                 await self._bulk_connected(connection, connects)
             if boots:
@@ -215,6 +231,30 @@ class Store(
         await connection.execute(insert(ConnectionLogEntry), [
             {"station_id": e.station_id, "at": as_utc(e.at), "kind": "connected",
              "protocol": e.protocol, "remote_address": e.remote_address}
+            for e in events
+        ])
+
+    async def _bulk_disconnected(
+        self, connection: Any, events: list[StationDisconnected]
+    ) -> None:
+        """Disconnections of distinct stations (the first half of a reconnect storm): two
+        statements in all. As :meth:`_disconnected`, a newer connection of the station on
+        another node is left alone."""
+        if self._disconnect_statement is None:
+            stmt = update(Station).where(Station.id == bindparam("b_station_id"))
+            if self.node is not None:
+                stmt = stmt.where(
+                    or_(Station.connected_node.is_(None), Station.connected_node == self.node)
+                )
+            self._disconnect_statement = stmt.values(
+                connected=False, connected_node=None, updated_at=bindparam("b_at")
+            ).execution_options(synchronize_session=False)
+        await connection.execute(self._disconnect_statement, [
+            {"b_station_id": e.station_id, "b_at": as_utc(e.at)} for e in events
+        ])
+        await connection.execute(insert(ConnectionLogEntry), [
+            {"station_id": e.station_id, "at": as_utc(e.at), "kind": "disconnected",
+             "detail": e.reason}
             for e in events
         ])
 
@@ -303,6 +343,10 @@ class Store(
                 **values, "at": at,
                 "station_time": as_utc(event.station_time) if event.station_time else None,
             })
+        if self._postgres:
+            await postgres_bulk.connectors(connection, list(latest.values()))
+            await postgres_bulk.history(connection, history)
+            return
         await connection.execute(self._connector_stmt(), list(latest.values()))
         await connection.execute(insert(StatusHistory), history)
 
@@ -345,7 +389,10 @@ class Store(
         ]
         if readings:
             connection = await session.connection()
-            await connection.execute(insert(MeterReading), readings)
+            if self._postgres:
+                await postgres_bulk.readings(connection, readings)
+            else:
+                await connection.execute(insert(MeterReading), readings)
 
     async def _record(self, session: AsyncSession, event: DomainEvent) -> None:
         at = as_utc(event.at)
@@ -989,33 +1036,44 @@ _NOTHING: frozenset[str] = frozenset()
 
 def _split_connections(
     events: list[DomainEvent],
-) -> tuple[list[StationConnected], list[StationBooted], list[DomainEvent]]:
-    """Connections and boots that can be written in bulk, and the rest (in order).
+) -> tuple[
+    list[StationConnected], list[StationBooted], list[StationDisconnected], list[DomainEvent]
+]:
+    """Connections, boots and disconnections that can be written in bulk, and the rest (in
+    order).
 
     Bulk only where order cannot matter: one connection and one boot per station in the
-    batch, and no disconnection of that station in it (a reconnect stays sequential).
+    batch and no disconnection of that station in it, or one disconnection of a station
+    and no connection or boot of it (a reconnect stays sequential).
     """
-    unsafe = {e.station_id for e in events if isinstance(e, StationDisconnected)}
+    disconnects: dict[str, StationDisconnected] = {}
     connects: dict[str, StationConnected] = {}
     boots: dict[str, StationBooted] = {}
+    repeated: set[str] = set()
     for event in events:
         sid = event.station_id
         if isinstance(event, StationConnected):
-            if sid in connects:
-                unsafe.add(sid)
-            connects[sid] = event
+            seen: dict[str, Any] = connects
         elif isinstance(event, StationBooted):
-            if sid in boots:
-                unsafe.add(sid)
-            boots[sid] = event
+            seen = boots
+        elif isinstance(event, StationDisconnected):
+            seen = disconnects
+        else:
+            continue
+        if sid in seen:
+            repeated.add(sid)
+        seen[sid] = event
+    mixed = disconnects.keys() & (connects.keys() | boots.keys())
+    unsafe = repeated | mixed
     bulk_connects = [e for sid, e in connects.items() if sid not in unsafe]
     bulk_boots = [e for sid, e in boots.items() if sid not in unsafe]
-    taken = {id(e) for e in (*bulk_connects, *bulk_boots)}
+    bulk_disconnects = [e for sid, e in disconnects.items() if sid not in unsafe]
+    taken = {id(e) for e in (*bulk_connects, *bulk_boots, *bulk_disconnects)}
     rest = [e for e in events if id(e) not in taken]
-    return bulk_connects, bulk_boots, rest
+    return bulk_connects, bulk_boots, bulk_disconnects, rest
 
 _MAX_BATCH = 500
-"""Most events one group-commit transaction takes."""
+"""Most messages (``record`` calls) one group-commit transaction takes."""
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -30,3 +30,5 @@ class UploadConfig:
     max_bytes: int = 50 * MIB
     slot_ttl: float = 3600.0
     """Seconds an upload slot stays open for its one upload."""
+    max_attempts: int = 1
+    """Requests an upload location is good for (1: one request, whatever its outcome)."""

@@ -8,7 +8,9 @@ like everyone else, so user names cannot be probed. Logged in, a charger can STO
 under any name into the upload storage (same size limit and name sanitising as HTTP), and
 little else: PWD is always ``/``, CWD only to ``/``; RETR, LIST, NLST, MLSD, MLST, SIZE, DELE,
 RNFR/RNTO, MKD, RMD, APPE, STOU and SITE are refused with 550, REST with 502. After the upload
-the slot is used: another STOR is refused and the credentials no longer log in.
+the slot is used: another STOR is refused and the credentials no longer log in (a failed
+STOR uses the slot up as well, unless ``uploads.max_attempts`` allows more). Connections from
+one address beyond ``limits.uploads_per_minute`` get 421 and are closed.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path, PurePosixPath
+from time import monotonic
 
 import aioftp
 from aioftp.common import Connection, ThrottleStreamIO
 
 from csms.logs import get_logger
-from csms.uploads.registry import SlotRefused
-from csms.uploads.service import UploadAttempt, Uploads
+from csms.security.limits import AddressLimit, retry_after
+from csms.uploads.registry import Refusal, SlotRefused
+from csms.uploads.service import RATE_REFUSAL, UploadAttempt, Uploads
 from csms.uploads.storage import EmptyUpload, UploadTooLarge
 
 log = get_logger("csms.uploads.ftp")
@@ -50,6 +54,8 @@ class _SlotUsers(aioftp.AbstractUserManager):
         self, login: str
     ) -> tuple[aioftp.AbstractUserManager.GetUserResponse, aioftp.User | None, str]:
         if login.strip().lower() in ANONYMOUS_USERS:
+            log.warning("ftp_login_refused", user=login[:64])
+            self.uploads.refused("ftp", Refusal.UNKNOWN)
             return self.GetUserResponse.ERROR, None, "anonymous login refused"
         user = aioftp.User(
             login=login,
@@ -65,6 +71,7 @@ class _SlotUsers(aioftp.AbstractUserManager):
         )
         if not ok:
             log.warning("ftp_login_refused", user=user.login)
+            self.uploads.refused("ftp", Refusal.UNKNOWN)
         return ok
 
     async def notify_logout(self, user: aioftp.User) -> None:
@@ -84,6 +91,7 @@ class _UploadFtpServer(aioftp.Server):
         max_connections: int,
         passive_address: str | None,
         data_ports: range | None,
+        rate_limit: AddressLimit | None,
     ) -> None:
         super().__init__(
             users,
@@ -97,6 +105,7 @@ class _UploadFtpServer(aioftp.Server):
             welcome_message="CSMS diagnostics upload",
         )
         self.uploads = uploads
+        self.rate_limit = rate_limit
         self.data_connect_timeout = data_connect_timeout
         self.commands_mapping = {
             "user": self.user,
@@ -142,6 +151,21 @@ class _UploadFtpServer(aioftp.Server):
             text = line.decode("latin-1")
         command, _, rest = text.rstrip("\r\n").partition(" ")
         return command.lower(), rest
+
+    async def greeting(self, connection: Connection, rest: str | PurePosixPath) -> bool:
+        """The welcome, or 421 and the end of the connection for an address over
+        ``limits.uploads_per_minute`` (logged, counted as ``upload_rate``)."""
+        limit = self.rate_limit
+        wait = limit.hit(connection.client_host, monotonic()) if limit is not None else 0.0
+        if wait:
+            seconds = retry_after(wait)
+            log.warning("ftp_connection_refused", client=connection.client_host,
+                        limit="upload_rate", retry_after=seconds)
+            self.uploads.refused("ftp", RATE_REFUSAL)
+            connection.response("421", f"too many connections from this address; retry in "
+                                       f"{seconds} s")
+            return False
+        return await super().greeting(connection, rest)
 
     async def _eof(self, connection: Connection, rest: str) -> bool:
         return False  # ends the dispatcher quietly, which cleans the connection up
@@ -216,6 +240,7 @@ class _UploadFtpServer(aioftp.Server):
             attempt = await self.uploads.begin(login, "ftp")
         except SlotRefused as refused:
             log.warning("ftp_upload_refused", user=login, reason=str(refused.reason))
+            self.uploads.refused("ftp", refused.reason)
             connection.response("550", refused.message)
             return True
         connection.response("150", "ready to receive")
@@ -277,7 +302,9 @@ class FtpUploadServer:
         socket_timeout: float = 60.0,
         data_connect_timeout: float = 10.0,
         max_connections: int = 256,
+        rate_limit: AddressLimit | None = None,
     ) -> None:
+        """``rate_limit``: connections per client address (``limits.uploads_per_minute``)."""
         self.uploads = uploads
         self.host = host
         self._port = port
@@ -292,6 +319,7 @@ class FtpUploadServer:
             max_connections=max_connections,
             passive_address=passive_address,
             data_ports=data_ports,
+            rate_limit=rate_limit,
         )
         users.server = self._server
         self._started = False

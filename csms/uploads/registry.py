@@ -1,12 +1,16 @@
 """One-time upload slots for diagnostics logs (1.6 GetDiagnostics, 2.0.1 / 1.6-security GetLog).
 
 Before asking a charger for its log the CSMS opens a slot: a random token for HTTP and a
-random user name and password for FTP, both good for exactly one completed upload before the
-slot's expiry. The locations handed to the charger are directory style (chargers append their
-own file name): ``http://host:port/uploads/{token}/`` and ``ftp://user:password@host:port/``.
+random user name and password for FTP, both good for one upload request before the slot's
+expiry. The locations handed to the charger are directory style (chargers append their own file
+name): ``http://host:port/uploads/{token}/`` and ``ftp://user:password@host:port/``.
 
-A failed attempt (too large, empty, connection lost) gives the slot back, up to
-``max_attempts`` attempts; a completed upload closes it for good. The registry is in memory and
+Every request that reaches the slot claims it, whatever its outcome: with ``max_attempts`` 1
+(the default, ``uploads.max_attempts``) the credentials are good for one request only, and a
+failed attempt (too large, empty, connection lost) closes the slot; a charger that must try
+again gets a fresh location when the CSMS asks for the log again. With ``max_attempts`` above
+1 a failed attempt gives the slot back, up to that many attempts; a completed upload closes it
+for good. The registry is in memory and
 synchronous; the clock is passed in. When an upload completes it calls the listeners with an
 :class:`UploadedLog` and resolves :meth:`UploadRegistry.completed`.
 """
@@ -106,6 +110,8 @@ class UploadEndpoints:
     ftp_port: int | None = 2121
     """``None``: FTP is not offered (``UploadSlot.ftp_location`` is ``None``)."""
     http_base_url: str | None = None
+    http_scheme: str = "http"
+    """``https`` when the HTTP side serves TLS (``http.tls_cert``)."""
 
     def _host(self) -> str:
         host = self.public_host
@@ -117,7 +123,7 @@ class UploadEndpoints:
         return host
 
     def http_location(self, token: str) -> str:
-        base = self.http_base_url or f"http://{self._host()}:{self.http_port}"
+        base = self.http_base_url or f"{self.http_scheme}://{self._host()}:{self.http_port}"
         return f"{base.rstrip('/')}/uploads/{token}/"
 
     def ftp_location(self, user: str, password: str) -> str | None:
@@ -164,12 +170,14 @@ class UploadRegistry:
         self,
         endpoints: UploadEndpoints | None = None,
         *,
-        max_attempts: int = 5,
+        max_attempts: int = 1,
         retention: float = 86400.0,
         on_upload: UploadListener | None = None,
     ) -> None:
         """``retention``: seconds a slot is remembered after its expiry (to say "expired" or
-        "used" rather than "unknown"); ``max_attempts``: failed attempts before it closes."""
+        "used" rather than "unknown"); ``max_attempts``: attempts (requests) before it closes."""
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
         self.endpoints = endpoints or UploadEndpoints()
         self.max_attempts = max_attempts
         self.retention = timedelta(seconds=retention)

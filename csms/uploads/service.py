@@ -21,6 +21,7 @@ from csms.logs import get_logger
 from csms.uploads.config import UploadConfig
 from csms.uploads.registry import (
     Protocol,
+    Refusal,
     UploadedLog,
     UploadEndpoints,
     UploadListener,
@@ -32,6 +33,10 @@ from csms.uploads.storage import UploadStorage, UploadWriter
 log = get_logger("csms.uploads")
 
 Clock = Callable[[], datetime]
+RefusalListener = Callable[[Protocol, str], None]
+"""Told ``(protocol, reason)``: a :class:`Refusal` value, or ``"rate"``."""
+RATE_REFUSAL = "rate"
+"""The refusal reason of an upload connection over ``limits.uploads_per_minute`` (FTP)."""
 MAX_FILENAME_METADATA = 1024
 """Characters of the charger's file name kept as metadata."""
 
@@ -55,6 +60,9 @@ class Uploads:
         self.storage = storage
         self.slot_ttl = slot_ttl
         self.clock = clock
+        self.refusal_listeners: list[RefusalListener] = []
+        """Told of every request refused for its credentials (unknown, used, expired, busy
+        token or FTP login) or its rate (FTP): the endpoints call :meth:`refused`."""
 
     @classmethod
     def from_config(
@@ -74,7 +82,7 @@ class Uploads:
             ftp_port=config.ftp_port if config.ftp_enabled else None,
             http_base_url=config.http_base_url,
         )
-        registry = UploadRegistry(endpoints, on_upload=on_upload)
+        registry = UploadRegistry(endpoints, on_upload=on_upload, max_attempts=config.max_attempts)
         storage = UploadStorage(root, max_bytes=config.max_bytes, clock=clock)
         return cls(registry, storage, slot_ttl=config.slot_ttl, clock=clock)
 
@@ -87,6 +95,12 @@ class Uploads:
         return self.registry.open(
             station_id, request_id, now=self.clock(), ttl=ttl if ttl is not None else self.slot_ttl
         )
+
+    def refused(self, protocol: Protocol, reason: Refusal | str) -> None:
+        """An endpoint refused a request for its credentials (a :class:`Refusal`) or its rate
+        (:data:`RATE_REFUSAL`): tell the listeners (metrics)."""
+        for listener in self.refusal_listeners:
+            listener(protocol, reason)
 
     def lookup(self, key: str, protocol: Protocol) -> UploadSlot | None:
         """The slot of an HTTP token or an FTP user name."""

@@ -32,6 +32,7 @@ from csms.settings import WebhookSettings
 from csms.store import Store
 from csms.store.base import utc_now
 from csms.store.models import WebhookDelivery
+from csms.tasks import cancel_and_wait
 from csms.webhook.backoff import retry_delay
 from csms.webhook.payload import EVENTS, outbox_entry, request_body, request_headers
 
@@ -121,11 +122,7 @@ class WebhookDispatcher:
             except TimeoutError:
                 log.error("webhook_notices_lost", count=self._inbox.qsize())
         tasks = [t for t in (self._dispatcher, self._intake, *self._in_flight) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*tasks)
         self._dispatcher = self._intake = None
         if self._client is not None:
             await self._client.aclose()

@@ -46,9 +46,9 @@ class Charger:
 
     __slots__ = (
         "boot_reason", "energy", "ever_booted", "failures", "fleet", "id", "link", "number",
-        "p_kind", "p_sent", "p_t0", "p_uid", "queue", "rebooting", "reserved", "samples",
-        "seq", "sessions", "state", "step", "t_hb", "t_misc", "t_request", "t_session",
-        "t_status", "tx", "tx_conn", "v201",
+        "p_kind", "p_measured", "p_sent", "p_t0", "p_uid", "queue", "rebooting", "reserved",
+        "samples", "seq", "sessions", "state", "step", "t_hb", "t_misc", "t_request",
+        "t_session", "t_status", "tx", "tx_conn", "v201",
     )
 
     def __init__(self, fleet: LoadFleet, number: int, station_id: str, v201: bool) -> None:
@@ -66,6 +66,8 @@ class Charger:
         self.p_uid: str | None = None
         self.p_kind = 0
         self.p_t0 = 0.0
+        self.p_measured = False
+        """The CALL in flight counts in the latencies (decided once, when it was sent)."""
         self.p_sent = 0.0
         self.queue: list[tuple[int, int, float]] | None = None
         self.tx: int | str | None = None
@@ -185,7 +187,10 @@ class Charger:
         stats = fleet.stats
         stats.calls_sent += 1
         stats.sent_by_kind[kind] += 1
-        if t0 >= fleet.measure_from:
+        # Decided here once: a CALL sent just before the rate phase began is not measured,
+        # even if the loop's clock (uvloop: milliseconds) gives it the start time itself.
+        self.p_measured = t0 >= fleet.measure_from
+        if self.p_measured:
             fleet.measured_calls += 1
 
     def _build(self, kind: int, arg: int, uid: str) -> tuple[int, str]:
@@ -263,7 +268,7 @@ class Charger:
                 return
             now = self.fleet.loop.time()
             kind = self.p_kind
-            if self.p_t0 >= self.fleet.measure_from:
+            if self.p_measured:
                 latency = now - self.p_t0
                 stats.latency.record(latency)
                 stats.latency_by_kind[kind].record(latency)

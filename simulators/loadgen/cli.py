@@ -18,7 +18,7 @@ from simulators.loadgen.runner import raise_fd_limit, run_processes
 
 
 def build_parser(prog: str = "csms-load") -> argparse.ArgumentParser:
-    """Command-line options (see docs/readme/fleet.md)."""
+    """Command-line options (see README.md, "Scaling" → "Fleet mode")."""
     p = argparse.ArgumentParser(
         prog=prog,
         description="Load generator: thousands of lightweight OCPP 1.6J / 2.0.1 chargers.")
@@ -34,15 +34,21 @@ def build_parser(prog: str = "csms-load") -> argparse.ArgumentParser:
                    help="storm: all at once; ramp: --ramp-rate per second")
     g.add_argument("--ramp-rate", type=float, default=100.0, help="chargers per second")
     g.add_argument("--max-handshakes", type=int, default=0,
-                   help="cap on handshakes in flight (0: none)")
+                   help="cap on handshakes in flight while connecting (0: none; a "
+                        "--reconnect-storm is never capped)")
     g.add_argument("--open-timeout", type=float, default=30.0)
     g.add_argument("--no-reconnect", action="store_true", help="do not reconnect lost chargers")
     g.add_argument("--reconnect-storm", action="store_true",
                    help="after the traffic: drop every connection at once, reconnect all at "
                         "once and measure until all booted again")
+    g.add_argument("--storm-timeout", type=float, default=None,
+                   help="longest wait for the reconnect storm (default: --boot-timeout)")
     g = p.add_argument_group("traffic")
     g.add_argument("--rate", type=float, default=0.0,
                    help="fixed open-loop rate, CALLs/s over the fleet (0: per-charger timers)")
+    g.add_argument("--warmup", type=float, default=0.0,
+                   help="seconds at the start of the rate phase not measured (counted in "
+                        "--duration)")
     g.add_argument("--heartbeat-interval", type=float, default=None,
                    help="seconds (default: the interval the CSMS answers at boot)")
     g.add_argument("--status-interval", type=float, default=300.0,
@@ -79,12 +85,13 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
     return LoadConfig(
         url=args.url, count=args.count, mix=args.mix, id_prefix=args.id_prefix,
         connectors=args.connectors, password=args.password, rate=args.rate,
+        warmup=args.warmup,
         heartbeat_interval=args.heartbeat_interval, status_interval=args.status_interval,
         sessions=not args.no_sessions, session_interval=args.session_interval,
         meter_interval=args.meter_interval, meter_samples=args.meter_samples,
         connect=args.connect, ramp_rate=args.ramp_rate, max_handshakes=args.max_handshakes,
         open_timeout=args.open_timeout, reconnect=not args.no_reconnect,
-        reconnect_storm=args.reconnect_storm,
+        reconnect_storm=args.reconnect_storm, storm_timeout=args.storm_timeout,
         duration=args.duration, boot_timeout=args.boot_timeout,
         call_timeout=args.call_timeout, drain_timeout=args.drain_timeout, echo=args.echo,
         seed=args.seed,

@@ -40,6 +40,9 @@ class LoadConfig:
     # ---- traffic
     rate: float = 0.0
     """Fixed open-loop rate in CALLs/s over the whole fleet; 0: per-charger timers."""
+    warmup: float = 0.0
+    """Seconds at the start of the rate phase whose CALLs are sent but not measured (the
+    server still answering the boots); they count in ``duration``."""
     heartbeat_interval: float | None = None
     """Seconds between heartbeats; None: the interval the CSMS answers at boot."""
     status_interval: float = 300.0
@@ -57,7 +60,8 @@ class LoadConfig:
     ramp_rate: float = 100.0
     """Chargers connecting per second in ``ramp`` mode."""
     max_handshakes: int = 0
-    """At most this many TCP connects + websocket handshakes in flight (0: no cap)."""
+    """At most this many TCP connects + websocket handshakes in flight (0: no cap); the
+    reconnect storm is never capped."""
     open_timeout: float = 30.0
     reconnect: bool = True
     reconnect_delay: float = 1.0
@@ -78,6 +82,9 @@ class LoadConfig:
     """CALLs queued per charger behind the one in flight; more are dropped and counted."""
     reconnect_storm: bool = False
     """After the traffic: drop every connection at once, reconnect all at once, measure."""
+    storm_timeout: float | None = None
+    """Longest wait for every charger to boot again in the reconnect storm (default
+    ``boot_timeout``)."""
     echo: bool = False
     """The server echoes frames back (bare websockets echo server): any frame with the id of
     the CALL in flight is its answer, and every boot counts as accepted."""
@@ -93,8 +100,12 @@ class LoadConfig:
             problems.append("connectors must be >= 1")
         if self.rate < 0:
             problems.append("rate must be >= 0")
+        if not 0 <= self.warmup < self.duration:
+            problems.append("warmup must be >= 0 and shorter than duration")
         if self.duration <= 0:
             problems.append("duration must be > 0")
+        if self.storm_timeout is not None and self.storm_timeout <= 0:
+            problems.append("storm_timeout must be > 0")
         if self.connect not in ("storm", "ramp"):
             problems.append("connect must be storm or ramp")
         if self.ramp_rate <= 0:

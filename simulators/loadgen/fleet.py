@@ -2,12 +2,14 @@
 
 Connecting: ``storm`` asks every charger to connect at once (``max_handshakes`` caps the
 TCP connects + handshakes in flight), ``ramp`` ``ramp_rate`` chargers per second. A lost
-connection is re-established with exponential backoff and jitter.
+connection is re-established with exponential backoff and jitter. A reconnect storm is never
+capped: every charger reconnects at once, as after a real outage.
 
 Traffic: with ``rate`` 0 each charger has timers (heartbeat, status changes, sessions with
 meter values) started at a random phase; with ``rate`` > 0 one dispatcher hands the due CALLs
 to the booted chargers in turn, open loop (it never waits for an answer), once every charger
-booted or ``boot_timeout`` passed. Each CALL's latency counts from the time it was due.
+booted or ``boot_timeout`` passed; the chargers start at different points of the message cycle,
+so the mix is the same in every second. Each CALL's latency counts from the time it was due.
 
 Everything is bounded: :meth:`LoadFleet.run` connects (until every charger booted, at most
 ``boot_timeout`` seconds), runs the traffic for ``duration`` seconds, drains the CALLs in
@@ -74,6 +76,8 @@ class LoadFleet:
         self._addr = self._host
         self._waiting: collections.deque[Charger] = collections.deque()
         self._inflight = 0
+        self._cap = config.max_handshakes
+        """Handshakes in flight allowed now (0: no cap; lifted for a reconnect storm)."""
         self._connecting: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._all_booted = asyncio.Event()
@@ -168,7 +172,7 @@ class LoadFleet:
         end = loop.time()
         stats.elapsed = end - self._t_start
         if self._rate_start is not None:
-            stats.rate_duration = end - self._rate_start
+            stats.rate_duration = max(0.0, end - self._rate_start)
         for task in (*self._tasks, *self._connecting):
             task.cancel()
         await asyncio.gather(*self._tasks, *self._connecting, return_exceptions=True)
@@ -205,7 +209,8 @@ class LoadFleet:
     async def reconnect_storm(self, timeout: float | None = None) -> float | None:
         """Drop every connection at once (TCP reset, as in a network outage), then connect
         every charger again at once. Return the seconds until all booted again (None after
-        ``timeout``, default ``boot_timeout``); per-charger times go to ``stats.storm_boot``.
+        ``timeout``, default ``storm_timeout`` or else ``boot_timeout``); per-charger times go
+        to ``stats.storm_boot``.
         """
         stats, loop = self.stats, self.loop
         self.dropping = True
@@ -224,11 +229,14 @@ class LoadFleet:
         self.storm_waiting = set(self.chargers)
         self._storm_done.clear()
         self._storm_start = loop.time()
+        self._cap = 0
         for charger in self.chargers:
             if charger.state == IDLE:
                 self.queue_connect(charger)
         try:
-            async with asyncio.timeout(self.config.boot_timeout if timeout is None else timeout):
+            if timeout is None:
+                timeout = self.config.storm_timeout or self.config.boot_timeout
+            async with asyncio.timeout(timeout):
                 await self._storm_done.wait()
         except TimeoutError:
             return None
@@ -261,7 +269,7 @@ class LoadFleet:
         self._pump()
 
     def _pump(self) -> None:
-        cap = self.config.max_handshakes
+        cap = self._cap
         loop = self.loop
         while self._waiting and (not cap or self._inflight < cap) and not self.stopping:
             charger = self._waiting.popleft()
@@ -361,9 +369,14 @@ class LoadFleet:
         loop, rate, chargers = self.loop, config.rate, self.chargers
         cycle = kinds.rate_cycle(config.sessions, config.meter_samples)
         size, count = len(cycle), len(chargers)
+        # Each charger starts at another point of the cycle, so that every second of traffic
+        # carries the whole mix (in step, all would send their session starts at once, then
+        # all their meter values...: waves of one kind, each ``count / rate`` seconds long).
+        for number, each in enumerate(chargers):
+            each.step = number % size
         start = loop.time()
-        self._rate_start = start
-        self.measure_from = start  # latencies of the rate phase only
+        self._rate_start = start + config.warmup
+        self.measure_from = start + config.warmup  # latencies of the rate phase only
         self.measured_calls = 0
         scheduled = index = 0
         while True:

@@ -121,7 +121,8 @@ def run_processes(config: LoadConfig, processes: int,
     failures: list[str] = []
     shown = 0.0
     bound = (120 + config.duration + config.drain_timeout + config.close_timeout
-             + config.boot_timeout * (2 if config.reconnect_storm else 1) + 60)
+             + config.boot_timeout + 60
+             + ((config.storm_timeout or config.boot_timeout) if config.reconnect_storm else 0))
     deadline = time.monotonic() + bound
     previous = signal.getsignal(signal.SIGINT)
     stop = threading.Event()

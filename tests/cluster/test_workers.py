@@ -29,6 +29,7 @@ async def test_two_workers_share_the_ports(empty_database_url: str, tmp_path: Pa
         "CSMS_CLUSTER__RENEW_SECONDS": "0.3",
     })
     server.start()
+    server.wait_ready(2)
     stations = [STATIONS["1.6"](f"W-{n:02d}", server.ocpp_url, heartbeat_interval=1.0)
                 for n in range(12)]
     fixing = STATIONS["2.0.1"]("W-FIX", server.ocpp_url, scenario="fixed-by-unlock",

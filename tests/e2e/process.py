@@ -66,6 +66,17 @@ class ServerProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not listen in {timeout} s:\n{self.log()}")
 
+    def wait_ready(self, count: int = 1, timeout: float = 30.0) -> None:
+        """Wait until ``count`` processes (``--workers``) have logged ``csms_ready``.
+
+        ``start`` returns once the first process listens; with SO_REUSEPORT the kernel only
+        spreads connections over the workers that already listen."""
+        deadline = time.monotonic() + timeout
+        while self.log().count('"csms_ready"') < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} workers not ready in {timeout} s:\n{self.log()}")
+            time.sleep(0.05)
+
     def _spawn(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [*console_script("csms"), "serve", "--host", "127.0.0.1",
@@ -85,10 +96,13 @@ class ServerProcess:
             self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.process.kill()
             self.process.wait()
-            raise
+            raise RuntimeError(
+                f"server did not stop on {sig.name} in {timeout} s; its log ends:\n"
+                f"{self.log()[-6000:]}"
+            ) from exc
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -105,10 +119,12 @@ class ServerProcess:
             self.stop()
 
 
-async def run_command(*args: str, timeout: float = 60.0) -> tuple[int, str]:
+async def run_command(
+    *args: str, timeout: float = 60.0, cwd: Path | None = None
+) -> tuple[int, str]:
     """Run a command to completion; return its exit code and combined output."""
     process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), timeout)

@@ -29,14 +29,23 @@ async def test_charger_uploads_its_log(
         )
         assert outcome.ok, outcome
         uploaded = await asyncio.wait_for(central.uploads.registry.completed(slot), 10)
-        await asyncio.sleep(0.2)  # the final status notification follows the upload
+        # the final status notification follows the upload (polled: the machine may be busy)
+        for _ in range(200):
+            if await _log_statuses(central, station_id) == ["Uploading", "Uploaded"]:
+                break
+            await asyncio.sleep(0.05)
     assert uploaded.station_id == station_id and uploaded.protocol == protocol
     assert uploaded.path.is_relative_to(central.settings.data_dir / "uploads")
     content = uploaded.path.read_bytes()
     assert hashlib.sha256(content).hexdigest() == uploaded.sha256
     assert b"ERROR" in content or b"error" in content.lower()
-    statuses = [e.code for e in reversed(await central.store.events(station_id, "LogStatus"))]
+    statuses = await _log_statuses(central, station_id)
     assert statuses[0] == "Uploading" and statuses[-1] == "Uploaded", statuses
+
+
+async def _log_statuses(central: CentralSystem, station_id: str) -> list[str | None]:
+    """The LogStatus codes recorded for the station, oldest first."""
+    return [e.code for e in reversed(await central.store.events(station_id, "LogStatus"))]
 
 
 async def test_wrong_protocol_upload_fails_and_slot_stays_open(central: CentralSystem) -> None:

@@ -266,15 +266,17 @@ async def test_too_large_refused_and_partial_removed(
                 refused = ftp.getresp()
             else:  # pragma: no cover
                 refused = "accepted"
-            # The slot survives a failed attempt: the charger may retry in the same session.
-            retry = ftp.storbinary("STOR small.log", io.BytesIO(b"y" * MAX_BYTES))
+            # One request per location (uploads.max_attempts 1): the failed STOR used it up.
+            try:
+                retry = ftp.storbinary("STOR small.log", io.BytesIO(b"y" * MAX_BYTES))
+            except ftplib.error_perm as exc:
+                retry = str(exc)
         return refused, retry
 
     refused, retry = await in_thread(session)
     assert refused.startswith("552")
-    assert retry.startswith("226")
-    [path] = stored_files(upload_root)
-    assert path.name.endswith("-small.log")
+    assert retry == "550 upload slot closed"
+    assert stored_files(upload_root) == []
 
 
 async def test_empty_upload_refused(
@@ -284,7 +286,9 @@ async def test_empty_upload_refused(
     with pytest.raises(ftplib.error_perm, match=r"^550 empty"):
         await in_thread(lambda: upload(slot, "empty.log", b""))
     assert stored_files(upload_root) == []
-    assert (await in_thread(lambda: upload(slot, "full.log", PAYLOAD))).startswith("226")
+    # One request per location (uploads.max_attempts 1): the empty upload used it up.
+    with pytest.raises(ftplib.error_perm, match=r"^530"):
+        await in_thread(lambda: upload(slot, "full.log", PAYLOAD))
 
 
 @pytest.mark.parametrize(

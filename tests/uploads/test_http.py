@@ -192,11 +192,13 @@ async def test_too_large_refused_and_partial_removed(
     assert response.status_code == 413
     assert response.json() == {"detail": f"upload larger than {MAX_BYTES} bytes"}
     assert stored_files(upload_root) == []
-    # A failed attempt does not use the slot up: the charger may retry.
+    # One request per location (uploads.max_attempts 1): the failed attempt used it up; the
+    # charger gets a fresh location when the CSMS asks for its log again.
     retry = await client.put(slot.http_location + "small.log", content=b"y" * MAX_BYTES)
-    assert retry.status_code == 201
+    assert retry.status_code == 404
+    assert retry.json() == {"detail": "upload slot closed"}
     await uploads.registry.aclose()
-    assert len(received) == 1
+    assert received == []
 
 
 async def test_too_large_multipart_refused(
@@ -219,7 +221,8 @@ async def test_empty_body_refused(
     assert response.status_code == 400
     assert response.json() == {"detail": "empty upload"}
     assert stored_files(upload_root) == []
-    assert (await client.put(slot.http_location, content=b"z")).status_code == 201
+    # One request per location (uploads.max_attempts 1): the empty upload used it up.
+    assert (await client.put(slot.http_location, content=b"z")).status_code == 404
 
 
 @pytest.mark.parametrize(

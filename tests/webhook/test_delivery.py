@@ -291,8 +291,8 @@ async def test_outbox_survives_a_restart(
     # A new central system on the same database delivers everything, each ticket in order.
     receiver.decide = None
     receiver.requests.clear()
-    second = await webhook_central()
-    await wait_for(second, delivered=4)
+    second = await webhook_central(backoff_initial=0.05, backoff_max=0.1)
+    await wait_for(second, timeout=30.0, delivered=4)
     delivered = receiver.delivered()
     assert len({r.delivery for r in delivered}) == 4
     for ticket in ("T-DOWN", "T-HANG"):
