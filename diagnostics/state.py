@@ -203,8 +203,11 @@ class EngineState:
         return state
 
     def to_json(self) -> str:
-        """The state as a JSON document."""
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        """The state as a JSON document (:func:`diagnostics.serde.dumps`: the document of
+        :meth:`to_dict`, made by orjson; the write-ahead encodes the whole state per batch)."""
+        from diagnostics.serde import dumps
+
+        return dumps(EngineState, self).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> EngineState:

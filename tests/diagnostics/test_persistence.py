@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from diagnostics import EngineState, StateError, StationInfo
-from diagnostics.commands import HardReset, OutcomeStatus, SoftReset
+from diagnostics import (
+    DiagnosticsEngine,
+    EngineState,
+    SendCommand,
+    StateError,
+    StationInfo,
+    Timings,
+    load_playbooks,
+    load_sla,
+)
+from diagnostics.commands import CommandOutcome, HardReset, OutcomeStatus, SoftReset
 from diagnostics.model import StepResult
 from tests.diagnostics.harness import Harness
 
@@ -119,3 +131,35 @@ def test_unreadable_state_raises_state_error() -> None:
         EngineState.from_json('{"version": 99}')
     with pytest.raises(StateError):
         EngineState.from_json('{"version": 1, "stations": {"x": {"station_id": 3, "boots": 1}}}')
+
+
+def _benchmark_mix() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "engine_throughput.py"
+    spec = importlib.util.spec_from_file_location("engine_throughput", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_orjson_state_document_is_the_type_directed_one(seed: int) -> None:
+    """``to_json`` (orjson, used for every write-ahead) writes exactly what ``to_dict`` (the
+    type-directed encoder) describes, over a fleet's worth of runs, tickets and commands."""
+    bench = _benchmark_mix()
+    engine = DiagnosticsEngine(
+        load_playbooks(bench.CONFIG / "playbooks.toml"), load_sla(bench.CONFIG / "sla.toml"),
+        Timings(), upload_base="http://csms/uploads",
+    )
+    accepted = CommandOutcome(status=OutcomeStatus.ACCEPTED, action="test")
+    events = bench.build_events(25, 6000, seed)
+    for index, event in enumerate(events):
+        for action in engine.observe(event, event.at):
+            if isinstance(action, SendCommand) and index % 3:  # some stay in flight
+                engine.command_finished(action.command_id, accepted, event.at)
+    state = engine.snapshot()
+    assert state.tickets and state.runs and state.pending
+    assert any(step.commands for run in state.runs.values() for step in run.steps)
+    text = state.to_json()
+    assert json.loads(text) == state.to_dict()
+    assert EngineState.from_json(text) == state

@@ -17,6 +17,9 @@ from tests.e2e.process import ServerProcess
 pytestmark = pytest.mark.slow
 
 
+# SQLite only: on PostgreSQL the same kill is tested by tests/outages/test_kill_mid_ladder.py
+# (and, with a second node taking over, tests/cluster/test_kill_leader.py).
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_restart_mid_ladder_resumes_without_duplicates(
     empty_database_url: str, tmp_path: Path, version: str
