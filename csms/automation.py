@@ -42,6 +42,7 @@ from diagnostics.actions import Action
 from diagnostics.commands import CommandOutcome, StationCommand
 from diagnostics.events import DomainEvent, EngineInput, StationConnected
 from diagnostics.serde import encode
+from diagnostics.state import assemble_state
 from diagnostics.tickets import TicketStatus
 
 log = get_logger("csms.automation")
@@ -142,7 +143,7 @@ class DiagnosticsRunner:
     async def start(self) -> None:
         """Restore the engine from its saved state and start the pump and the ticker."""
         saved = await self.store.load_engine_state(self.state_key)
-        state = EngineState.from_json(saved) if saved else None
+        state = assemble_state(saved.core, saved.shards) if saved else None
         self.engine = self._factory(state)
         await self._preload_info(self.engine)
         if state is not None:
@@ -269,15 +270,20 @@ class DiagnosticsRunner:
                 future.set_result(value)
 
     async def _write_ahead(self, engine: DiagnosticsEngine) -> None:
-        """Save the state before acting; a deposed cluster leader must not act at all."""
-        state = engine.snapshot_json()
+        """Save what changed in the state before acting (the core and the stations the
+        batch touched); a deposed cluster leader must not act at all."""
+        delta = engine.state_delta()
 
         async def save() -> None:
             if self._guard is not None and not await self._guard():
                 raise Deposed("this node no longer holds the diagnostics lease")
-            await self.store.save_engine_state(self.state_key, state)
+            await self.store.save_engine_state(self.state_key, delta)
 
-        await self._persist("engine_state", save)
+        try:
+            await self._persist("engine_state", save)
+        except BaseException:
+            engine.delta_not_saved(delta)
+            raise
 
     async def _persist(self, what: str, write: Callable[[], Awaitable[None]]) -> None:
         """Run ``write`` until it succeeds (the database may be away for a while).

@@ -99,8 +99,10 @@ from diagnostics.state import (
     PendingCommand,
     RunState,
     SessionState,
+    StateDelta,
     StationState,
     fault_key,
+    split_state,
 )
 from diagnostics.tickets import Ticket, TicketNote, TicketReason, TicketStatus
 from diagnostics.timings import Timings
@@ -238,6 +240,10 @@ class DiagnosticsEngine:
         self._queued: dict[str, datetime] = {}
         self._silence_queued: set[str] = set()
         self._dirty: dict[str, RunState] = {}
+        self._touched: set[str] = set()
+        """Stations whose shard changed since the last :meth:`state_delta`."""
+        self._all_touched = True
+        """The next delta is a full one (a new engine: the store may hold anything)."""
         self._later: list[RunState] = []
         self._seen: dict[str, tuple[object, ...]] = {}
         self._prune_at = _PRUNE_AT
@@ -278,6 +284,7 @@ class DiagnosticsEngine:
         st = self._s.stations.get(event.station_id)
         if st is None:
             st = self._new_station(event.station_id)
+        self._touched.add(event.station_id)
         kind = type(event)
         if kind not in _NOT_FROM_STATION:
             first = st.last_seen is None
@@ -306,6 +313,7 @@ class DiagnosticsEngine:
         if pending is not None:
             run = self._s.runs.get(pending.run_id)
             if run is not None and run.pending_command == command_id:
+                self._touched.add(run.station_id)
                 run.pending_command = None
                 run.command_deadline = None
                 self._outcome(run, outcome)
@@ -322,6 +330,7 @@ class DiagnosticsEngine:
     ) -> list[Action]:
         """The log uploaded for ``request_id`` was stored (``log_ref``) and matched."""
         self._begin(now)
+        self._touched.add(station_id)
         records = [
             FindingRecord(finding=f, at=now, request_id=request_id, log_ref=log_ref)
             for f in findings
@@ -337,7 +346,7 @@ class DiagnosticsEngine:
                     ticket.with_note(now, self._findings_note(records)),
                     findings=(*ticket.findings, *records)[-_MAX_FINDINGS:],
                 )
-                self._s.tickets[ticket.ticket_id] = ticket
+                self._put_ticket(ticket)
                 self._out.append(UpdateTicket(ticket.ticket_id, "log findings", ticket))
         return self._end()
 
@@ -360,6 +369,7 @@ class DiagnosticsEngine:
         self._out = []
         lost = [st for st in self._s.stations.values() if st.connected and st.run_ids]
         for st in lost:
+            self._touched.add(st.station_id)
             self._on_disconnected(
                 st, StationDisconnected(station_id=st.station_id, at=now, reason=reason))
         if self._resume_pending:
@@ -384,6 +394,7 @@ class DiagnosticsEngine:
         if st is None:
             st = self._new_station(info.station_id)
         st.info = info
+        self._touched.add(info.station_id)
 
     def ticket_status_changed(
         self,
@@ -403,8 +414,9 @@ class DiagnosticsEngine:
         if ticket is None:
             raise UnknownTicket(ticket_id)
         updated = ticket.transition(status, now, note, by)
+        self._touched.add(ticket.station_id)
         key = fault_key(ticket.station_id, ticket.connector, ticket.fault_class)
-        self._s.tickets[ticket_id] = updated
+        self._put_ticket(updated)
         self._out.append(UpdateTicket(ticket_id, updated.notes[-1].text, updated))
         run = self._run_for_key(key)
         if run is not None and run.ticket_id != ticket_id:
@@ -442,6 +454,7 @@ class DiagnosticsEngine:
         st = self._s.stations.get(station_id)
         if st is None:
             st = self._new_station(station_id)
+        self._touched.add(station_id)
         name = type(command).__name__
         reason: str | None = None
         is_reset = isinstance(command, SoftReset | HardReset)
@@ -483,6 +496,23 @@ class DiagnosticsEngine:
     def snapshot_json(self) -> str:
         """The state as JSON, to persist (cheaper than ``snapshot().to_json()``: no copy)."""
         return self._s.to_json()
+
+    def state_delta(self) -> StateDelta:
+        """What to persist since the last call: the core and the changed stations' shards
+        (every shard the first time, and after a restore). Give it back with
+        :meth:`delta_not_saved` when it could not be written."""
+        touched = None if self._all_touched else self._touched
+        delta = split_state(self._s, touched)
+        self._all_touched = False
+        self._touched = set()
+        return delta
+
+    def delta_not_saved(self, delta: StateDelta) -> None:
+        """``delta`` was not written: the next one includes its stations again."""
+        if delta.full:
+            self._all_touched = True
+        else:
+            self._touched.update(delta.shards)
 
     def runs(self) -> list[RunView]:
         """Every active run."""
@@ -533,7 +563,9 @@ class DiagnosticsEngine:
             dirty = self._dirty
             self._dirty = {}
             seen = self._seen
+            touched = self._touched
             for run_id, run in dirty.items():
+                touched.add(run.station_id)
                 mark = _mark(run)
                 if seen.get(run_id) != mark:
                     self._out.append(RunChanged(self._view(run)))
@@ -547,6 +579,7 @@ class DiagnosticsEngine:
 
     def _resume(self) -> None:
         """After a restart: outcomes that never came are timeouts; silence clocks restart."""
+        self._all_touched = True
         for st in self._s.stations.values():
             if st.connected and st.last_seen is not None and st.last_seen < self._now:
                 st.last_seen = self._now
@@ -600,12 +633,15 @@ class DiagnosticsEngine:
                     del self._queued[key]
                 run = self._s.runs.get(key)
                 if run is not None:
+                    self._touched.add(run.station_id)
                     self._touch(run)
             elif kind == "silence":
+                self._touched.add(key)
                 self._silence_queued.discard(key)
                 self._check_silence(key)
             elif kind == "prep":
                 point, _, station_id = key.partition("|")
+                self._touched.add(station_id)
                 self._check_preparing(station_id, int(point))
 
     def _schedule(self, run: RunState) -> None:
@@ -1685,13 +1721,13 @@ class DiagnosticsEngine:
             auto = self.limits.auto_resolve
         if auto:
             resolved = self._fill(ticket.transition(TicketStatus.RESOLVED, self._now, reason), run)
-            self._s.tickets[ticket.ticket_id] = resolved
+            self._put_ticket(resolved)
             self._out.append(ResolveTicket(ticket.ticket_id, reason, resolved))
             self._s.fixes[run.key] = FixRecord(at=self._now, run_id=run.run_id, how="resolved")
             self._finish(run, "resolved")
         else:
             updated = self._fill(ticket.with_note(self._now, reason), run)
-            self._s.tickets[ticket.ticket_id] = updated
+            self._put_ticket(updated)
             self._out.append(UpdateTicket(ticket.ticket_id, reason, updated))
             self._finish(run, "healthy_again")
 
@@ -1776,6 +1812,10 @@ class DiagnosticsEngine:
 
     # ------------------------------------------------------------------ tickets
 
+    def _put_ticket(self, ticket: Ticket) -> None:
+        self._s.tickets[ticket.ticket_id] = ticket
+        self._touched.add(ticket.station_id)
+
     def _active_ticket(self, key: str) -> Ticket | None:
         ticket_id = self._s.ticket_by_key.get(key)
         ticket = None if ticket_id is None else self._s.tickets.get(ticket_id)
@@ -1826,7 +1866,7 @@ class DiagnosticsEngine:
             run.ticket_base = [len(ticket.steps), len(ticket.findings), len(ticket.reports)]
             ticket = self._fill(ticket, run)
             run.ticket_id = ticket.ticket_id
-            self._s.tickets[ticket.ticket_id] = ticket
+            self._put_ticket(ticket)
             self._link_log_requests(run)
             self._out.append(UpdateTicket(ticket.ticket_id, ticket.notes[-1].text, ticket))
             return
@@ -1841,7 +1881,7 @@ class DiagnosticsEngine:
         )
         ticket = self._fill(ticket, run)
         run.ticket_id = ticket.ticket_id
-        self._s.tickets[ticket.ticket_id] = ticket
+        self._put_ticket(ticket)
         self._s.ticket_by_key[key] = ticket.ticket_id
         self._link_log_requests(run)
         self._out.append(OpenTicket(ticket))
@@ -1897,7 +1937,7 @@ class DiagnosticsEngine:
         if ticket is None or ticket.status is TicketStatus.CLOSED:
             return
         updated = self._fill(ticket.with_note(self._now, note), run)
-        self._s.tickets[ticket.ticket_id] = updated
+        self._put_ticket(updated)
         self._out.append(UpdateTicket(ticket.ticket_id, note, updated))
 
     # ------------------------------------------------------------------ misc

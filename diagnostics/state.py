@@ -7,7 +7,9 @@ not stored, they are recomputed from the deadlines on restore.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -217,3 +219,90 @@ class EngineState:
         except ValueError as error:
             raise StateError(f"engine state is not JSON: {error}") from error
         return cls.from_dict(data)
+
+
+@dataclass
+class StationShard:
+    """One station's part of the state, persisted on its own: the station with its timeline,
+    its runs and its tickets (most of the state's size, and all that one station's events
+    change)."""
+
+    station_id: str
+    station: StationState | None = None
+    runs: dict[str, RunState] = field(default_factory=dict)
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing left to persist for the station."""
+        return self.station is None and not self.runs and not self.tickets
+
+
+@dataclass(frozen=True)
+class StateDelta:
+    """What to write so that the stored state equals the engine's (see
+    :meth:`EngineState.assemble`): the core (everything but the station shards) always, and
+    the shards of the stations that changed since the last delta (``None``: remove it).
+    ``full``: ``shards`` holds every shard; any other stored shard is to be removed."""
+
+    core: str
+    shards: dict[str, str | None]
+    full: bool
+
+
+def split_state(state: EngineState, station_ids: set[str] | None) -> StateDelta:
+    """The delta for ``station_ids`` (``None``: every station, a full delta)."""
+    from diagnostics.serde import dumps
+
+    wanted = station_ids
+    shards: dict[str, StationShard] = {}
+
+    def shard(station_id: str) -> StationShard:
+        found = shards.get(station_id)
+        if found is None:
+            found = shards[station_id] = StationShard(station_id)
+        return found
+
+    for station_id, station in state.stations.items():
+        if wanted is None or station_id in wanted:
+            shard(station_id).station = station
+    for run_id, run in state.runs.items():
+        if wanted is None or run.station_id in wanted:
+            shard(run.station_id).runs[run_id] = run
+    for ticket_id, ticket in state.tickets.items():
+        if wanted is None or ticket.station_id in wanted:
+            shard(ticket.station_id).tickets[ticket_id] = ticket
+    encoded: dict[str, str | None] = {
+        station_id: dumps(StationShard, found).decode() for station_id, found in shards.items()
+    }
+    for station_id in wanted or ():
+        encoded.setdefault(station_id, None)
+    core = dataclasses.replace(state, stations={}, runs={}, tickets={})
+    return StateDelta(core=dumps(EngineState, core).decode(), shards=encoded,
+                      full=station_ids is None)
+
+
+def assemble_state(core: str | bytes, shards: Iterable[str | bytes]) -> EngineState:
+    """The state from its stored core and station shards (:class:`StateError` when
+    unreadable). A core written whole, before shards existed, is read as it is."""
+    return EngineState.from_dict(merge_state_documents(core, shards))
+
+
+def merge_state_documents(core: str | bytes, shards: Iterable[str | bytes]) -> dict[str, Any]:
+    """The :meth:`EngineState.to_dict` document from a stored core and shards."""
+    try:
+        data = json.loads(core)
+        stations = data.setdefault("stations", {})
+        runs = data.setdefault("runs", {})
+        tickets = data.setdefault("tickets", {})
+        for text in shards:
+            shard = json.loads(text)
+            if shard.get("station") is not None:
+                stations[shard["station_id"]] = shard["station"]
+            runs.update(shard.get("runs") or {})
+            tickets.update(shard.get("tickets") or {})
+    except (ValueError, AttributeError, KeyError, TypeError) as error:
+        raise StateError(f"engine state is not readable JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise StateError("engine state is not a JSON object")
+    return data

@@ -237,7 +237,21 @@ class EngineStateRecord(Base):
 
     node: Mapped[str] = mapped_column(String(255), primary_key=True)
     state: Mapped[str] = mapped_column(Text())
-    """``EngineState.to_json()``."""
+    """The core of the state (``StateDelta.core``; the whole ``EngineState.to_json()`` when
+    written before station shards existed)."""
+    updated_at: Mapped[datetime]
+
+
+class EngineStateShardRecord(Base):
+    """One station's part of the engine state (:class:`diagnostics.state.StationShard`),
+    written only when the station changed; ``engine_state`` holds the rest (the core)."""
+
+    __tablename__ = "engine_state_shards"
+
+    state_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    """The ``engine_state.node`` the shard belongs to."""
+    station_id: Mapped[str] = mapped_column(String(STATION_ID_MAX_LENGTH), primary_key=True)
+    data: Mapped[str] = mapped_column(Text())
     updated_at: Mapped[datetime]
 
 

@@ -40,12 +40,12 @@ from csms.store import postgres_bulk
 from csms.store.base import StoreBase
 from csms.store.cluster import ClusterQueries
 from csms.store.database import Database
+from csms.store.engine_state import EngineStateQueries
 from csms.store.logfiles import LogFileQueries
 from csms.store.models import (
     STATION_ID_MAX_LENGTH,
     ConnectionLogEntry,
     Connector,
-    EngineStateRecord,
     MeterReading,
     Station,
     StationEventRecord,
@@ -84,7 +84,7 @@ SERVER_RESTART_REASON = "server restarted"
 
 class Store(
     RunQueries, OverviewQueries, LogFileQueries, TokenQueries, ReportQueries, WebhookQueries,
-    ClusterQueries, SecurityQueries, StoreBase,
+    ClusterQueries, SecurityQueries, EngineStateQueries, StoreBase,
 ):
     """Repository over a :class:`~csms.store.database.Database`.
 
@@ -583,24 +583,6 @@ class Store(
             return len(ids)
 
     # ------------------------------------------------------------ diagnostics
-
-    async def load_engine_state(self, node: str) -> str | None:
-        """The diagnostics engine state saved by ``node``, as JSON, if any."""
-        async with self.db.read_session() as session:
-            record = await session.get(EngineStateRecord, node)
-            return record.state if record is not None else None
-
-    async def save_engine_state(self, node: str, state: str) -> None:
-        """Replace ``node``'s engine state (called before the commands it decided are sent)."""
-        now = _now()
-        async with self.db.write_session() as session:
-            stmt = self._insert(EngineStateRecord).values(node=node, state=state, updated_at=now)
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[EngineStateRecord.node],
-                    set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
-                )
-            )
 
     async def save_ticket(
         self,

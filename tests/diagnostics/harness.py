@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,7 @@ from diagnostics.events import (
     TransactionStarted,
 )
 from diagnostics.signatures import LogFinding, SignatureSet
+from diagnostics.state import assemble_state, merge_state_documents
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
@@ -75,6 +77,9 @@ class Harness:
         self.actions: list[Action] = []
         self.connected = False
         self.outcomes: dict[str, CommandOutcome] = {}
+        self.stored_core = ""
+        self.stored_shards: dict[str, str] = {}
+        """The state as the server stores it: written by deltas after every call."""
 
     def _engine(self, state: EngineState | None) -> DiagnosticsEngine:
         return DiagnosticsEngine(
@@ -86,7 +91,23 @@ class Harness:
     def _keep(self, actions: list[Action]) -> list[Action]:
         assert self.engine.spins == 0, "a run was woken again without progress"
         self.actions.extend(actions)
+        self.save()
         return actions
+
+    def save(self) -> None:
+        """Write the engine's delta, as the server does, and check that the stored state
+        reads back as the engine's own (a change missed by the delta shows here)."""
+        delta = self.engine.state_delta()
+        if delta.full:
+            self.stored_shards = {}
+        for station_id, shard in delta.shards.items():
+            if shard is None:
+                self.stored_shards.pop(station_id, None)
+            else:
+                self.stored_shards[station_id] = shard
+        self.stored_core = delta.core
+        stored = merge_state_documents(self.stored_core, self.stored_shards.values())
+        assert stored == json.loads(self.engine.snapshot_json()), "a delta missed a change"
 
     def advance(
         self, delta: timedelta | None = None, *, quiet: bool = False, **kwargs: float
@@ -112,8 +133,9 @@ class Harness:
         return self._keep(self.engine.observe(event, self.now))
 
     def restart(self) -> None:
-        """Persist, drop the engine, restore from JSON (like a server restart)."""
-        state = EngineState.from_json(self.engine.snapshot().to_json())
+        """Persist, drop the engine, restore from the stored deltas (like a server restart)."""
+        self.save()
+        state = assemble_state(self.stored_core, self.stored_shards.values())
         self.engine = self._engine(state)
 
     # -- events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -20,7 +21,9 @@ from diagnostics import (
     load_sla,
 )
 from diagnostics.commands import CommandOutcome, HardReset, OutcomeStatus, SoftReset
+from diagnostics.events import HeartbeatReceived, StationConnected
 from diagnostics.model import StepResult
+from diagnostics.state import assemble_state, merge_state_documents
 from tests.diagnostics.harness import Harness
 
 
@@ -163,3 +166,82 @@ def test_orjson_state_document_is_the_type_directed_one(seed: int) -> None:
     text = state.to_json()
     assert json.loads(text) == state.to_dict()
     assert EngineState.from_json(text) == state
+
+
+def _fleet(stations: int = 3) -> DiagnosticsEngine:
+    engine = DiagnosticsEngine(
+        load_playbooks(_benchmark_mix().CONFIG / "playbooks.toml"),
+        load_sla(_benchmark_mix().CONFIG / "sla.toml"), Timings(), upload_base="http://csms/u",
+    )
+    for n in range(1, stations + 1):
+        engine.observe(StationConnected(station_id=f"CP{n}", at=T0, protocol="1.6"), T0)
+    return engine
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_delta_holds_the_stations_that_changed_and_the_first_one_all() -> None:
+    engine = _fleet()
+    first = engine.state_delta()
+    assert first.full and set(first.shards) == {"CP1", "CP2", "CP3"}
+    later = T0 + timedelta(seconds=30)
+    engine.observe(HeartbeatReceived(station_id="CP2", at=later), later)
+    delta = engine.state_delta()
+    assert not delta.full and set(delta.shards) == {"CP2"}
+    engine.set_station_info(StationInfo("CP3", site="Depot"))
+    assert set(engine.state_delta().shards) == {"CP3"}
+    engine.operator_command("CP1", SoftReset(), later, by="ops")
+    assert set(engine.state_delta().shards) == {"CP1"}
+    assert engine.state_delta().shards == {}  # nothing changed since
+
+
+def test_a_delta_that_was_not_saved_comes_back() -> None:
+    engine = _fleet()
+    engine.delta_not_saved(engine.state_delta())
+    assert engine.state_delta().full
+    later = T0 + timedelta(seconds=30)
+    engine.observe(HeartbeatReceived(station_id="CP1", at=later), later)
+    lost = engine.state_delta()
+    engine.observe(HeartbeatReceived(station_id="CP2", at=later), later)
+    engine.delta_not_saved(lost)
+    assert set(engine.state_delta().shards) == {"CP1", "CP2"}
+
+
+def test_deltas_rebuild_a_fleet_state_and_stay_small() -> None:
+    """Deltas taken every few calls, applied in order, give the engine's own state; one
+    heartbeat's delta is a small part of the whole."""
+    bench = _benchmark_mix()
+    engine = _fleet(0)
+    accepted = CommandOutcome(status=OutcomeStatus.ACCEPTED, action="test")
+    shards: dict[str, str] = {}
+    core = ""
+
+    def apply() -> None:
+        nonlocal core
+        delta = engine.state_delta()
+        if delta.full:
+            shards.clear()
+        for station_id, shard in delta.shards.items():
+            if shard is None:
+                shards.pop(station_id, None)
+            else:
+                shards[station_id] = shard
+        core = delta.core
+
+    events = bench.build_events(40, 8000, 5)
+    for index, event in enumerate(events):
+        for action in engine.observe(event, event.at):
+            if isinstance(action, SendCommand):
+                engine.command_finished(action.command_id, accepted, event.at)
+        if index % 7 == 0:
+            apply()
+    apply()
+    assert merge_state_documents(core, shards.values()) == json.loads(engine.snapshot_json())
+    assert assemble_state(core, shards.values()) == engine.snapshot()
+    at = events[-1].at + timedelta(seconds=1)
+    engine.observe(HeartbeatReceived(station_id="CP00001", at=at), at)
+    delta = engine.state_delta()
+    assert set(delta.shards) == {"CP00001"}
+    one = len(delta.core) + sum(len(s or "") for s in delta.shards.values())
+    assert one * 5 < len(engine.snapshot_json())

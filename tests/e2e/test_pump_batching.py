@@ -1,15 +1,15 @@
 """The diagnostics pump saves the engine state once per batch of queued inputs, not once per
-input: a reconnect storm of N chargers would otherwise encode the whole state 2N times."""
+input: a reconnect storm of N chargers would otherwise write the state 2N times. Each save
+holds only the stations its batch changed (``StateDelta``)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from csms.automation import DiagnosticsRunner
 from csms.protocol.common import utc_now
 from diagnostics.events import StationConnected, StationDisconnected
+from diagnostics.state import StateDelta
 from tests.conftest import MakeCentral
 from tests.e2e.helpers import until
 
@@ -22,12 +22,12 @@ async def test_a_storm_of_disconnects_is_saved_in_a_few_snapshots(
     central = await make_central(diagnostics_time_scale=0.004)
     runner = central.diagnostics
     assert isinstance(runner, DiagnosticsRunner) and runner.engine is not None
-    saves: list[int] = []
+    saves: list[StateDelta] = []
     real_save = central.store.save_engine_state
 
-    async def counting_save(key: str, state: Any) -> None:
-        saves.append(len(state))
-        await real_save(key, state)
+    async def counting_save(key: str, delta: StateDelta) -> None:
+        saves.append(delta)
+        await real_save(key, delta)
 
     monkeypatch.setattr(central.store, "save_engine_state", counting_save)
     ids = [f"STORM-{i:03}" for i in range(STATIONS)]
@@ -43,5 +43,8 @@ async def test_a_storm_of_disconnects_is_saved_in_a_few_snapshots(
                                            reason="connection lost"))
     await until(lambda: all(not engine._s.stations[s].connected for s in ids))
     await until(lambda: runner._queue.empty())
-    # Every disconnect opened an offline run (an action each); they share a few snapshots.
+    # Every disconnect opened an offline run (an action each); they share a few saves, each
+    # writing the stations its batch touched, not the whole state.
     assert 1 <= len(saves) <= 5, len(saves)
+    assert not any(delta.full for delta in saves[1:])  # a new engine's first save is full
+    assert set().union(*(delta.shards for delta in saves)) == set(ids)

@@ -18,6 +18,7 @@ from csms.store.database import SQLITE_BUSY_TIMEOUT_MS
 
 TABLES = {
     "engine_state",
+    "engine_state_shards",
     "tickets",
     "diagnostics_runs",
     "api_tokens",
@@ -44,7 +45,7 @@ async def test_upgrade_from_empty_and_back(empty_database_url: str) -> None:
     async with Database(empty_database_url) as db:
         assert await db.current_revision() is None
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0005"
+        assert await db.current_revision() == head_revision() == "0006"
         async with db.engine.connect() as connection:
             assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
 
