@@ -30,6 +30,8 @@ from diagnostics import (
     load_sla,
 )
 from diagnostics.commands import CommandOutcome, OutcomeStatus
+from diagnostics.serde import encode
+from diagnostics.state import EngineState
 
 
 def measure(stations: int, events: int, batch: int, batches: int) -> dict[str, float]:
@@ -48,12 +50,12 @@ def measure(stations: int, events: int, batch: int, batches: int) -> dict[str, f
     feed(stream[:events])
     engine.state_delta()  # the first (full) save
     started = time.perf_counter()
-    old = json.dumps(engine.snapshot().to_dict(), separators=(",", ":"))
+    old = json.dumps(encode(EngineState, engine._s), separators=(",", ":"))
     old_s = time.perf_counter() - started
     started = time.perf_counter()
     whole = engine.snapshot_json()
     whole_s = time.perf_counter() - started
-    sizes, times, touched = [], [], []
+    sizes, cores, times, touched = [], [], [], []
     for n in range(batches):
         feed(stream[events + n * batch: events + (n + 1) * batch])
         started = time.perf_counter()
@@ -61,10 +63,11 @@ def measure(stations: int, events: int, batch: int, batches: int) -> dict[str, f
         times.append(time.perf_counter() - started)
         sizes.append(len(delta.core) + sum(len(s or "") for s in delta.shards.values()))
         touched.append(len(delta.shards))
+        cores.append(len(delta.core))
     return {"stations": stations, "state_mb": len(old) / 1e6, "typed_ms": old_s * 1e3,
             "orjson_ms": whole_s * 1e3, "orjson_mb": len(whole) / 1e6,
             "delta_kb": statistics.median(sizes) / 1e3, "delta_ms": statistics.median(times) * 1e3,
-            "touched": statistics.median(touched)}
+            "touched": statistics.median(touched), "core_kb": statistics.median(cores) / 1e3}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=50)
     args = parser.parse_args(argv)
     print(f"{'stations':>8} {'state MB':>9} {'typed ms':>9} {'orjson ms':>10} "
-          f"{'delta KB':>9} {'delta ms':>9} {'stations/delta':>15}")
+          f"{'delta KB':>9} {'of it core':>10} {'delta ms':>9} {'stations/delta':>15}")
     for stations in args.stations:
         r = measure(stations, args.events, args.batch, args.batches)
         print(f"{r['stations']:>8} {r['state_mb']:>9.1f} {r['typed_ms']:>9.0f} "
-              f"{r['orjson_ms']:>10.0f} {r['delta_kb']:>9.1f} {r['delta_ms']:>9.2f} "
+              f"{r['orjson_ms']:>10.0f} {r['delta_kb']:>9.1f} {r['core_kb']:>10.1f} "
+              f"{r['delta_ms']:>9.2f} "
               f"{r['touched']:>15.0f}")
     print(f"(delta: median of {args.batches} batches of {args.batch} events; typed = the "
           "type-directed encoder the write-ahead used before)")

@@ -26,6 +26,7 @@ from csms.http.server import HttpServer
 from csms.logindex import LogIndexer
 from csms.logs import get_logger
 from csms.protocol.registry import SessionRegistry
+from csms.runtime import freeze_startup_objects
 from csms.security.limits import AddressLimit
 from csms.security.tls import http_context
 from csms.server import OcppServer
@@ -221,5 +222,6 @@ class CentralSystem:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with self:
+            freeze_startup_objects(self.settings.runtime)
             await stop.wait()
             log.info("shutting_down")

@@ -183,7 +183,9 @@ def _without_workers(argv: list[str]) -> list[str]:
 
 def _serve(settings: Settings) -> int:
     from csms.app import CentralSystem
+    from csms.runtime import tune_gc
 
+    tune_gc(settings.runtime)
     try:
         asyncio.run(CentralSystem(settings).serve_forever())
     except (OSError, SettingsError) as exc:

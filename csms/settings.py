@@ -328,6 +328,25 @@ class LimitsSettings(BaseModel):
         return value
 
 
+class RuntimeSettings(BaseModel):
+    """Python runtime tuning (``[runtime]``; see :mod:`csms.runtime`)."""
+
+    model_config = {"extra": "forbid"}
+
+    gc_threshold: tuple[int, int, int] | None = (100_000, 50, 100)
+    """``gc.set_threshold`` of every server process (``None``: CPython's (700, 10, 10)).
+    High thresholds spare a server with thousands of connections most collections."""
+    gc_freeze: bool = True
+    """``gc.freeze()`` once listening: start-up objects are not scanned again."""
+
+    @field_validator("gc_threshold")
+    @classmethod
+    def _positive(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError("every gc threshold must be at least 1")
+        return value
+
+
 class Settings(BaseSettings):
     """Every setting of the CSMS in one typed object."""
 
@@ -351,6 +370,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     cluster: ClusterSettings = ClusterSettings()
     limits: LimitsSettings = LimitsSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
     @property
     def database_url(self) -> str:

@@ -5,6 +5,7 @@ statuses in the database afterwards; on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -31,6 +32,10 @@ async def test_serve_with_twenty_simulated_stations(
         for code, output in results:
             assert code == 0, output
         assert server.stop(signal.SIGTERM) == 0, server.log()
+        # csms/runtime.py: the garbage collector tuned for many connections, start-up frozen
+        [frozen] = [line for line in server.log().splitlines() if '"gc_frozen"' in line]
+        assert json.loads(frozen)["threshold"] == [100_000, 50, 100]
+        assert json.loads(frozen)["objects"] > 10_000
 
     async with Database(empty_database_url) as database:
         store = Store(database)

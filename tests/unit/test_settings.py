@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from csms.cli import main
-from csms.settings import SettingsError, load_settings
+from csms.settings import (
+    LimitsSettings,
+    RuntimeSettings,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -84,3 +91,19 @@ def test_repository_config_file_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     settings = load_settings(root / "config" / "csms.toml")
     assert settings.ocpp.port == 9000
+    assert settings.runtime == RuntimeSettings() and settings.limits == LimitsSettings()
+
+
+def test_repository_config_file_has_every_section() -> None:
+    """The shipped file documents every key: at least every table is there."""
+    root = Path(__file__).resolve().parents[2]
+    tables = set(tomllib.loads((root / "config" / "csms.toml").read_text()))
+    sections = {name for name, field in Settings.model_fields.items()
+                if isinstance(field.default, BaseModel)}
+    assert sections <= tables, sections - tables
+
+
+def test_gc_thresholds_must_be_positive() -> None:
+    with pytest.raises(ValidationError, match="at least 1"):
+        RuntimeSettings(gc_threshold=(0, 10, 10))
+    assert RuntimeSettings(gc_threshold=None).gc_threshold is None
