@@ -45,7 +45,7 @@ from diagnostics.events import (
     TransactionStarted,
 )
 from diagnostics.signatures import LogFinding, SignatureSet
-from diagnostics.state import assemble_state, merge_state_documents
+from diagnostics.state import StateDelta, assemble_state, merge_state_documents
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
@@ -97,15 +97,7 @@ class Harness:
     def save(self) -> None:
         """Write the engine's delta, as the server does, and check that the stored state
         reads back as the engine's own (a change missed by the delta shows here)."""
-        delta = self.engine.state_delta()
-        if delta.full:
-            self.stored_shards = {}
-        for station_id, shard in delta.shards.items():
-            if shard is None:
-                self.stored_shards.pop(station_id, None)
-            else:
-                self.stored_shards[station_id] = shard
-        self.stored_core = delta.core
+        self.stored_core = apply_delta(self.stored_shards, self.engine.state_delta())
         stored = merge_state_documents(self.stored_core, self.stored_shards.values())
         assert stored == json.loads(self.engine.snapshot_json()), "a delta missed a change"
 
@@ -354,6 +346,19 @@ class Harness:
             if isinstance(action, UpdateTicket | ResolveTicket) and action.ticket_id == ticket_id:
                 latest = action.ticket
         return latest
+
+
+def apply_delta(shards: dict[str, str], delta: StateDelta) -> str:
+    """Apply ``delta`` to stored ``shards`` (as the store's engine_state_shards table does);
+    returns the core to store beside them."""
+    if delta.full:
+        shards.clear()
+    for station_id, shard in delta.shards.items():
+        if shard is None:
+            shards.pop(station_id, None)
+        else:
+            shards[station_id] = shard
+    return delta.core
 
 
 def command_names(commands: Iterable[StationCommand]) -> list[str]:

@@ -24,7 +24,7 @@ from diagnostics.commands import CommandOutcome, HardReset, OutcomeStatus, SoftR
 from diagnostics.events import HeartbeatReceived, StationConnected
 from diagnostics.model import StepResult
 from diagnostics.state import assemble_state, merge_state_documents
-from tests.diagnostics.harness import Harness
+from tests.diagnostics.harness import Harness, apply_delta
 
 
 def internal_error_at_soft_reset() -> Harness:
@@ -216,27 +216,14 @@ def test_deltas_rebuild_a_fleet_state_and_stay_small() -> None:
     accepted = CommandOutcome(status=OutcomeStatus.ACCEPTED, action="test")
     shards: dict[str, str] = {}
     core = ""
-
-    def apply() -> None:
-        nonlocal core
-        delta = engine.state_delta()
-        if delta.full:
-            shards.clear()
-        for station_id, shard in delta.shards.items():
-            if shard is None:
-                shards.pop(station_id, None)
-            else:
-                shards[station_id] = shard
-        core = delta.core
-
     events = bench.build_events(40, 8000, 5)
     for index, event in enumerate(events):
         for action in engine.observe(event, event.at):
             if isinstance(action, SendCommand):
                 engine.command_finished(action.command_id, accepted, event.at)
         if index % 7 == 0:
-            apply()
-    apply()
+            core = apply_delta(shards, engine.state_delta())
+    core = apply_delta(shards, engine.state_delta())
     assert merge_state_documents(core, shards.values()) == json.loads(engine.snapshot_json())
     assert assemble_state(core, shards.values()) == engine.snapshot()
     at = events[-1].at + timedelta(seconds=1)
