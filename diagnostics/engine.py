@@ -103,6 +103,7 @@ from diagnostics.state import (
     StationState,
     fault_key,
     split_state,
+    station_of_key,
 )
 from diagnostics.tickets import Ticket, TicketNote, TicketReason, TicketStatus
 from diagnostics.timings import Timings
@@ -312,8 +313,9 @@ class DiagnosticsEngine:
         pending = self._s.pending.pop(command_id, None)
         if pending is not None:
             run = self._s.runs.get(pending.run_id)
+            if run is not None:
+                self._touched.add(run.station_id)  # its shard held the pending command
             if run is not None and run.pending_command == command_id:
-                self._touched.add(run.station_id)
                 run.pending_command = None
                 run.command_deadline = None
                 self._outcome(run, outcome)
@@ -1548,7 +1550,8 @@ class DiagnosticsEngine:
                 run_id=run.run_id, station_id=st.station_id, ticket_id=run.ticket_id
             )
             if len(self._s.log_requests) > _MAX_LOG_REFS:
-                del self._s.log_requests[next(iter(self._s.log_requests))]
+                oldest = next(iter(self._s.log_requests))
+                self._touched.add(self._s.log_requests.pop(oldest).station_id)
             return RequestLog(
                 location=self._location(st.station_id, request_id), request_id=request_id,
                 kind=step.log_kind, since=self._now - self.timings.log_lookback,
@@ -1945,12 +1948,15 @@ class DiagnosticsEngine:
     def _prune_history(self) -> None:
         now = self._now
         window = max(self.timings.recurrence_window, self.timings.flap_window)
-        self._s.occurrences = {
+        occurrences = {
             k: v for k, v in self._s.occurrences.items() if v and v[-1] > now - window
         }
-        self._s.fixes = {
-            k: v for k, v in self._s.fixes.items() if v.at > now - self.timings.flap_window
-        }
+        fixes = {k: v for k, v in self._s.fixes.items() if v.at > now - self.timings.flap_window}
+        for gone in (self._s.occurrences.keys() - occurrences.keys()) | (
+            self._s.fixes.keys() - fixes.keys()
+        ):
+            self._touched.add(station_of_key(gone))  # the key's station shard shrinks
+        self._s.occurrences, self._s.fixes = occurrences, fixes
         # amortised: the next prune when the table has doubled again
         self._prune_at = max(_PRUNE_AT, 2 * len(self._s.occurrences))
 

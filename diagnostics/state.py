@@ -224,25 +224,38 @@ class EngineState:
 @dataclass
 class StationShard:
     """One station's part of the state, persisted on its own: the station with its timeline,
-    its runs and its tickets (most of the state's size, and all that one station's events
-    change)."""
+    its runs, tickets, pending commands and log requests, and its fault keys' history. All
+    that one station's events change; the core keeps the counters only."""
 
     station_id: str
     station: StationState | None = None
     runs: dict[str, RunState] = field(default_factory=dict)
     tickets: dict[str, Ticket] = field(default_factory=dict)
+    pending: dict[str, PendingCommand] = field(default_factory=dict)
+    log_requests: dict[int, LogRequestRef] = field(default_factory=dict)
+    run_by_key: dict[str, str] = field(default_factory=dict)
+    ticket_by_key: dict[str, str] = field(default_factory=dict)
+    fixes: dict[str, FixRecord] = field(default_factory=dict)
+    occurrences: dict[str, list[datetime]] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        """Nothing left to persist for the station."""
-        return self.station is None and not self.runs and not self.tickets
+
+_SHARDED = ("runs", "tickets", "pending", "log_requests", "run_by_key", "ticket_by_key",
+            "fixes", "occurrences")
+"""The :class:`EngineState` tables split over the station shards."""
+_KEYED = ("run_by_key", "ticket_by_key", "fixes", "occurrences")
+"""Of those, the tables keyed by :func:`fault_key`."""
+
+
+def station_of_key(key: str) -> str:
+    """The station of a :func:`fault_key` (the station id may itself hold ``|``)."""
+    return key.rsplit("|", 2)[0]
 
 
 @dataclass(frozen=True)
 class StateDelta:
     """What to write so that the stored state equals the engine's (see
-    :meth:`EngineState.assemble`): the core (everything but the station shards) always, and
-    the shards of the stations that changed since the last delta (``None``: remove it).
+    :func:`assemble_state`): the core (everything but the station shards) always, and the
+    shards of the stations that changed since the last delta (``None``: remove it).
     ``full``: ``shards`` holds every shard; any other stored shard is to be removed."""
 
     core: str
@@ -257,27 +270,46 @@ def split_state(state: EngineState, station_ids: set[str] | None) -> StateDelta:
     wanted = station_ids
     shards: dict[str, StationShard] = {}
 
-    def shard(station_id: str) -> StationShard:
+    def shard(station_id: str) -> StationShard | None:
+        if wanted is not None and station_id not in wanted:
+            return None
         found = shards.get(station_id)
         if found is None:
             found = shards[station_id] = StationShard(station_id)
         return found
 
-    for station_id, station in state.stations.items():
-        if wanted is None or station_id in wanted:
-            shard(station_id).station = station
+    stations = state.stations
+    for station_id in stations if wanted is None else wanted:
+        if station_id in stations and (found := shard(station_id)) is not None:
+            found.station = stations[station_id]
     for run_id, run in state.runs.items():
-        if wanted is None or run.station_id in wanted:
-            shard(run.station_id).runs[run_id] = run
+        if (found := shard(run.station_id)) is not None:
+            found.runs[run_id] = run
     for ticket_id, ticket in state.tickets.items():
-        if wanted is None or ticket.station_id in wanted:
-            shard(ticket.station_id).tickets[ticket_id] = ticket
+        if (found := shard(ticket.station_id)) is not None:
+            found.tickets[ticket_id] = ticket
+    for request_id, ref in state.log_requests.items():
+        if (found := shard(ref.station_id)) is not None:
+            found.log_requests[request_id] = ref
+    orphans: dict[str, PendingCommand] = {}
+    for command_id, pending in state.pending.items():
+        owner = state.runs.get(pending.run_id)
+        if owner is None:
+            orphans[command_id] = pending  # no run to follow: stays in the core
+        elif (found := shard(owner.station_id)) is not None:
+            found.pending[command_id] = pending
+    for name in _KEYED:
+        for key, value in getattr(state, name).items():
+            if (found := shard(station_of_key(key))) is not None:
+                getattr(found, name)[key] = value
     encoded: dict[str, str | None] = {
         station_id: dumps(StationShard, found).decode() for station_id, found in shards.items()
     }
     for station_id in wanted or ():
         encoded.setdefault(station_id, None)
-    core = dataclasses.replace(state, stations={}, runs={}, tickets={})
+    core = dataclasses.replace(state, stations={}, runs={}, tickets={}, pending=orphans,
+                               log_requests={}, run_by_key={}, ticket_by_key={}, fixes={},
+                               occurrences={})
     return StateDelta(core=dumps(EngineState, core).decode(), shards=encoded,
                       full=station_ids is None)
 
@@ -293,14 +325,13 @@ def merge_state_documents(core: str | bytes, shards: Iterable[str | bytes]) -> d
     try:
         data = json.loads(core)
         stations = data.setdefault("stations", {})
-        runs = data.setdefault("runs", {})
-        tickets = data.setdefault("tickets", {})
+        tables = [(name, data.setdefault(name, {})) for name in _SHARDED]
         for text in shards:
             shard = json.loads(text)
             if shard.get("station") is not None:
                 stations[shard["station_id"]] = shard["station"]
-            runs.update(shard.get("runs") or {})
-            tickets.update(shard.get("tickets") or {})
+            for name, table in tables:
+                table.update(shard.get(name) or {})
     except (ValueError, AttributeError, KeyError, TypeError) as error:
         raise StateError(f"engine state is not readable JSON: {error}") from error
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 
+import diagnostics.engine as engine_module
 from diagnostics import (
     DiagnosticsEngine,
     EngineState,
@@ -21,9 +22,9 @@ from diagnostics import (
     load_sla,
 )
 from diagnostics.commands import CommandOutcome, HardReset, OutcomeStatus, SoftReset
-from diagnostics.events import HeartbeatReceived, StationConnected
+from diagnostics.events import FaultReported, HeartbeatReceived, StationConnected
 from diagnostics.model import StepResult
-from diagnostics.state import assemble_state, merge_state_documents
+from diagnostics.state import LogRequestRef, assemble_state, merge_state_documents
 from tests.diagnostics.harness import Harness, apply_delta
 
 
@@ -208,9 +209,24 @@ def test_a_delta_that_was_not_saved_comes_back() -> None:
     assert set(engine.state_delta().shards) == {"CP1", "CP2"}
 
 
-def test_deltas_rebuild_a_fleet_state_and_stay_small() -> None:
+@pytest.mark.parametrize("squeezed", [False, True], ids=["defaults", "pruning"])
+def test_deltas_rebuild_a_fleet_state_and_stay_small(
+    squeezed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Deltas taken every few calls, applied in order, give the engine's own state; one
-    heartbeat's delta is a small part of the whole."""
+    heartbeat's delta is a small part of the whole. ``pruning``: the fault history is pruned
+    and log references evicted all along (tiny bounds), which changes other stations' shards."""
+    pruned: list[int] = []
+    if squeezed:
+        monkeypatch.setattr(engine_module, "_PRUNE_AT", 3)
+        monkeypatch.setattr(engine_module, "_MAX_LOG_REFS", 2)
+        prune = DiagnosticsEngine._prune_history
+
+        def counting(self: DiagnosticsEngine) -> None:
+            pruned.append(len(self._s.occurrences))
+            prune(self)
+
+        monkeypatch.setattr(DiagnosticsEngine, "_prune_history", counting)
     bench = _benchmark_mix()
     engine = _fleet(0)
     accepted = CommandOutcome(status=OutcomeStatus.ACCEPTED, action="test")
@@ -226,9 +242,47 @@ def test_deltas_rebuild_a_fleet_state_and_stay_small() -> None:
     core = apply_delta(shards, engine.state_delta())
     assert merge_state_documents(core, shards.values()) == json.loads(engine.snapshot_json())
     assert assemble_state(core, shards.values()) == engine.snapshot()
+    if squeezed:
+        assert len(pruned) >= 3 and len(engine.snapshot().log_requests) <= 2
     at = events[-1].at + timedelta(seconds=1)
     engine.observe(HeartbeatReceived(station_id="CP00001", at=at), at)
     delta = engine.state_delta()
     assert set(delta.shards) == {"CP00001"}
+    assert len(delta.core) < 200  # the counters; every table is in the shards
     one = len(delta.core) + sum(len(s or "") for s in delta.shards.values())
     assert one * 5 < len(engine.snapshot_json())
+
+
+def test_pruning_the_fault_history_rewrites_the_stations_it_dropped() -> None:
+    """``_prune_history`` drops old fault keys of any station: their shards change too."""
+    engine = _fleet(2)
+    engine.observe(FaultReported(station_id="CP1", at=T0, connector_id=1, evse_id=None,
+                                 code="InternalError"), T0)
+    shards: dict[str, str] = {}
+    core = apply_delta(shards, engine.state_delta())
+    assert any(key.startswith("CP1|") for key in engine.snapshot().occurrences)
+    engine._now = T0 + timedelta(days=60)  # white box: the prune, without other CP1 activity
+    engine._prune_history()
+    assert not engine.snapshot().occurrences
+    delta = engine.state_delta()
+    assert "CP1" in delta.shards
+    core = apply_delta(shards, delta)
+    assert merge_state_documents(core, shards.values()) == json.loads(engine.snapshot_json())
+
+
+def test_evicting_another_stations_log_reference_rewrites_its_shard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The log references are bounded: the oldest goes, whichever station it belonged to.
+    The harness compares the stored shards with the engine after every call."""
+    monkeypatch.setattr(engine_module, "_MAX_LOG_REFS", 1)
+    h = Harness()
+    h.engine._s.log_requests[999] = LogRequestRef(run_id="R-old", station_id="CP2")
+    h.engine.set_station_info(StationInfo("CP2"))  # CP2's shard is written with the ref
+    h.save()
+    h.online()
+    h.fault(1, "InternalError")
+    h.advance(minutes=5)
+    h.complete_diagnosis()  # CP1's log request evicts CP2's reference
+    assert 999 not in h.engine.snapshot().log_requests
+    assert "999" not in json.loads(h.stored_shards["CP2"])["log_requests"]
