@@ -217,9 +217,10 @@ class DiagnosticsRunner:
     async def _feed(self, batch: list[_Item]) -> None:
         """Feed every queued input to the engine, save its state once, then act.
 
-        One write-ahead per batch rather than per input: the snapshot encodes every
-        station, so saving it per input would make a reconnect storm of N chargers cost
-        O(N²). The state is still saved before any of the batch's actions is performed.
+        One write-ahead per batch rather than per input: a reconnect storm of N chargers is
+        then a few transactions, not 2N. Each holds the core and the shards of the stations
+        the batch touched (``DiagnosticsEngine.state_delta``); it is written before any of
+        the batch's actions is performed.
         """
         engine = self.engine
         assert engine is not None

@@ -205,8 +205,8 @@ class EngineState:
         return state
 
     def to_json(self) -> str:
-        """The state as a JSON document (:func:`diagnostics.serde.dumps`: the document of
-        :meth:`to_dict`, made by orjson; the write-ahead encodes the whole state per batch)."""
+        """The whole state as one JSON document (:func:`diagnostics.serde.dumps`: the document
+        of :meth:`to_dict`, made by orjson). The write-ahead saves :func:`split_state` deltas."""
         from diagnostics.serde import dumps
 
         return dumps(EngineState, self).decode()
