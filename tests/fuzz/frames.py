@@ -280,7 +280,10 @@ def _edited(draw: st.DrawFn, text: str) -> str:
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(text)))
         what = draw(st.sampled_from(["insert", "delete", "replace"]))
-        char = draw(st.sampled_from('[]{}",:0123456789-.eE \\nulltruefalse') | st.characters())
+        # A text frame is UTF-8: no lone surrogates here (the client could not send them; the
+        # "lone_surrogate" mutation sends them escaped, as JSON allows).
+        char = draw(st.sampled_from('[]{}",:0123456789-.eE \\nulltruefalse')
+                    | st.characters(codec="utf-8"))
         if what == "insert":
             text = text[:at] + char + text[at:]
         elif what == "delete":
