@@ -53,15 +53,24 @@ SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], $4::varchar[],
                      $9::timestamptz[], $10::timestamptz[])
 """
 
-READING_COLUMNS = ("station_id", "transaction_pk", "evse_id", "connector_id", "timestamp",
+READING_COLUMNS = ("station_id", "transaction_id", "evse_id", "connector_id", "timestamp",
                    "measurand", "value", "unit", "phase", "context", "location")
 READING_SQL = """
 INSERT INTO meter_readings (station_id, transaction_pk, evse_id, connector_id, timestamp,
                             measurand, value, unit, phase, context, location)
-SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], $4::integer[],
-                     $5::timestamptz[], $6::varchar[], $7::double precision[], $8::varchar[],
-                     $9::varchar[], $10::varchar[], $11::varchar[])
+SELECT u.station_id, t.id, u.evse_id, u.connector_id, u.timestamp, u.measurand, u.value,
+       u.unit, u.phase, u.context, u.location
+FROM unnest($1::varchar[], $2::varchar[], $3::integer[], $4::integer[], $5::timestamptz[],
+            $6::varchar[], $7::double precision[], $8::varchar[], $9::varchar[],
+            $10::varchar[], $11::varchar[])
+     WITH ORDINALITY AS u(station_id, transaction_id, evse_id, connector_id, timestamp,
+                          measurand, value, unit, phase, context, location, n)
+LEFT JOIN transactions AS t
+       ON t.station_id = u.station_id AND t.transaction_id = u.transaction_id
+ORDER BY u.n
 """
+"""Readings in the order given, each with the key of its station's transaction (NULL when
+the transaction is unknown)."""
 
 
 def columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> tuple[list[Any], ...]:
@@ -92,5 +101,5 @@ async def history(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -
 
 
 async def readings(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append meter readings."""
+    """Append meter readings (rows name their transaction by the station's id for it)."""
     await connection.exec_driver_sql(READING_SQL, columns(rows, READING_COLUMNS))

@@ -19,7 +19,7 @@ import math
 import sys
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, assert_never
+from typing import Any, NamedTuple, assert_never
 from uuid import uuid4
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
     or_,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from csms.store import postgres_bulk
 from csms.store.base import StoreBase
@@ -95,7 +97,7 @@ class Store(
     def __init__(self, db: Database, *, node: str | None = None) -> None:
         self.db = db
         self.node = node
-        self._queue: list[tuple[tuple[DomainEvent, ...], asyncio.Future[None]]] = []
+        self._queue: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self._touch_statement: Any = None
         self._connector_statement: Any = None
@@ -120,66 +122,89 @@ class Store(
         message fails alone. A message that fails stored nothing: the charger's retry after
         its CALLERROR does not store anything twice.
         """
-        if not events:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # A caller cancelled while waiting must not leave an unretrieved exception behind.
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._queue.append((events, future))
+        if events:
+            await self._submit(events)
+
+    async def _submit(self, events: tuple[DomainEvent, ...], job: _LocalStart | None = None
+                      ) -> Any:
+        """Queue the events and job for the next group commit; the job's result once
+        committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Write(events, job, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        await asyncio.shield(future)
+        # A caller cancelled while waiting cancels only its own future: the batch is written
+        # all the same, and the writer skips settling a future that is already done.
+        return await future
 
     async def _drain(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
             try:
                 async with self.db.write_session() as session:
-                    await self._record_batch(
-                        session, [event for events, _ in batch for event in events])
+                    results = await self._record_batch(session, batch)
             except Exception:
                 if len(batch) == 1:
-                    _settle(batch[0][1], sys.exc_info()[1])
+                    _settle(batch[0].future, sys.exc_info()[1])
                     continue
-                for events, future in batch:
+                for write in batch:
                     try:
                         async with self.db.write_session() as session:
-                            await self._record_batch(session, list(events))
+                            (result,) = await self._record_batch(session, [write])
                     except Exception as exc:
-                        _settle(future, exc)
+                        _settle(write.future, exc)
                     else:
-                        _settle(future, None)
+                        _settle(write.future, None, result)
             else:
-                for _, future in batch:
-                    _settle(future, None)
+                for write, result in zip(batch, results, strict=True):
+                    _settle(write.future, None, result)
 
-    async def _record_batch(self, session: AsyncSession, events: list[DomainEvent]) -> None:
-        """Write a group-commit batch with as few statements as possible.
+    async def _record_batch(self, session: AsyncSession, batch: list[_Write]) -> list[Any]:
+        """Write a group-commit batch with as few statements as possible; return the result
+        of each write's job (``None`` without one).
 
         The hot kinds (Heartbeat, StatusNotification, MeterValues) become one multi-row
         statement each for the whole batch: one ``last_seen_at`` upsert per station, one
         connector upsert per connector (its latest status), one status-history insert, one
-        meter-reading insert. The other events run one by one, in order, in between: station
-        rows are touched first (connectors and readings refer to them), transactions are
-        written before the readings that point at them.
+        meter-reading insert. Transaction starts, updates and ends are one ``executemany``
+        per kind: their upserts commute (each fills in only what it knows), so grouping them
+        by kind gives the rows that writing them in arrival order would. The other events
+        run one by one, in order, in between: station rows are touched first (connectors and
+        readings refer to them), transactions are written before the readings that point at
+        them.
         """
         touches: dict[str, datetime] = {}
         statuses: list[tuple[ConnectorStatusChanged, datetime]] = []
         meters: list[tuple[MeterValuesReceived, datetime]] = []
+        started: list[dict[str, Any]] = []
+        updated: list[dict[str, Any]] = []
+        ended: list[dict[str, Any]] = []
         others: list[DomainEvent] = []
-        for event in events:
-            at = as_utc(event.at)
-            previous = touches.get(event.station_id)
-            if previous is None or previous < at:
-                touches[event.station_id] = at
-            if isinstance(event, HeartbeatReceived):
-                continue
-            if isinstance(event, ConnectorStatusChanged):
-                statuses.append((event, at))
-            elif isinstance(event, MeterValuesReceived):
-                meters.append((event, at))
-            else:
-                others.append(event)
+        for write in batch:
+            for event in write.events:
+                at = as_utc(event.at)
+                previous = touches.get(event.station_id)
+                if previous is None or previous < at:
+                    touches[event.station_id] = at
+                if isinstance(event, HeartbeatReceived):
+                    continue
+                if isinstance(event, ConnectorStatusChanged):
+                    statuses.append((event, at))
+                elif isinstance(event, MeterValuesReceived):
+                    meters.append((event, at))
+                elif isinstance(event, TransactionUpdated):
+                    updated.append(_updated_row(event))
+                elif isinstance(event, TransactionStarted):
+                    started.append(_started_row(event))
+                elif isinstance(event, TransactionEnded):
+                    ended.append(_ended_row(event))
+                else:
+                    others.append(event)
+            if write.job is not None:
+                at = as_utc(write.job.at)
+                previous = touches.get(write.job.station_id)
+                if previous is None or previous < at:
+                    touches[write.job.station_id] = at
         connection = await session.connection()
         if self._postgres:
             await postgres_bulk.touch(connection, touches)
@@ -200,10 +225,19 @@ class Store(
                 await self._record(session, event)
         finally:
             self._touched = _NOTHING
+        if started:
+            await connection.execute(self._tx_started_stmt(), started)
+        if updated:
+            await connection.execute(self._tx_updated_stmt(), updated)
+        if ended:
+            await connection.execute(self._tx_ended_stmt(), ended)
+        results = [None if write.job is None else await write.job.run(self, connection)
+                   for write in batch]
         if statuses:
             await self._bulk_statuses(connection, statuses)
         if meters:
             await self._bulk_meters(session, meters)
+        return results
 
     async def _bulk_connected(self, connection: Any, events: list[StationConnected]) -> None:
         """Connections of distinct stations (a reconnect storm): two statements in all."""
@@ -353,25 +387,12 @@ class Store(
     async def _bulk_meters(
         self, session: AsyncSession, meters: list[tuple[MeterValuesReceived, datetime]]
     ) -> None:
-        wanted = {
-            (event.station_id, event.transaction_id)
-            for event, _ in meters if event.transaction_id is not None
-        }
-        pks: dict[tuple[str, str], int] = {}
-        if wanted:
-            stations = {station_id for station_id, _ in wanted}
-            ids = {transaction_id for _, transaction_id in wanted}
-            rows = await session.execute(
-                select(Transaction.station_id, Transaction.transaction_id, Transaction.id)
-                .where(Transaction.station_id.in_(stations),
-                       Transaction.transaction_id.in_(ids))
-            )
-            pks = {(station_id, tx): pk for station_id, tx, pk in rows.all()}
+        """Append the samples; each finds its transaction's key (``transaction_pk``) in the
+        insert itself, so a reading of a transaction unknown here gets NULL."""
         readings = [
             {
                 "station_id": event.station_id,
-                "transaction_pk": pks.get((event.station_id, event.transaction_id))
-                if event.transaction_id is not None else None,
+                "transaction_id": event.transaction_id,
                 "evse_id": event.evse_id,
                 "connector_id": event.connector_id,
                 "timestamp": as_utc(sample.timestamp),
@@ -392,7 +413,24 @@ class Store(
             if self._postgres:
                 await postgres_bulk.readings(connection, readings)
             else:
-                await connection.execute(insert(MeterReading), readings)
+                await connection.execute(self._reading_stmt(), readings)
+
+    def _reading_stmt(self) -> Any:
+        """A meter reading whose ``transaction_pk`` is looked up from the station's
+        transaction id (built once)."""
+        def build() -> Any:
+            names = ("station_id", "evse_id", "connector_id", "timestamp", "measurand",
+                     "value", "unit", "phase", "context", "location")
+            values: dict[str, Any] = {name: bindparam(name) for name in names}
+            values["transaction_pk"] = (
+                select(Transaction.id)
+                .where(Transaction.station_id == bindparam("station_id"),
+                       Transaction.transaction_id == bindparam("transaction_id"))
+                .scalar_subquery()
+            )
+            return insert(MeterReading).values(values)
+
+        return self._cached("reading", build)
 
     async def _record(self, session: AsyncSession, event: DomainEvent) -> None:
         at = as_utc(event.at)
@@ -425,11 +463,14 @@ class Store(
             case MeterValuesReceived():
                 await self._bulk_meters(session, [(event, at)])
             case TransactionStarted():
-                await self._transaction_started(session, event, at)
+                await (await session.connection()).execute(
+                    self._tx_started_stmt(), _started_row(event))
             case TransactionUpdated():
-                await self._transaction_updated(session, event, at)
+                await (await session.connection()).execute(
+                    self._tx_updated_stmt(), _updated_row(event))
             case TransactionEnded():
-                await self._transaction_ended(session, event, at)
+                await (await session.connection()).execute(
+                    self._tx_ended_stmt(), _ended_row(event))
             case LogUploadProgress():
                 await self._touch(session, event.station_id, at)
                 await self._event_row(session, event, at, kind="LogStatus", code=event.status)
@@ -478,45 +519,16 @@ class Store(
         meter_start_wh: float | None,
         started_at: datetime,
     ) -> int:
-        """Open a transaction whose id the CSMS assigns (OCPP 1.6 StartTransaction).
+        """Open a transaction whose id the CSMS assigns (OCPP 1.6 StartTransaction, §4.8).
 
         The id is the row's key, unique across the database and never reused; it is stored as
         its decimal string in ``transaction_id``, which later events of the station refer to.
+        The insert joins the group commit of the other events (it returns once committed).
         """
-        at = as_utc(at)
-        async with self.db.write_session() as session:
-            await self._touch(session, station_id, at)
-            while True:
-                pk = (
-                    await session.execute(
-                        insert(Transaction)
-                        .values(
-                            station_id=station_id,
-                            transaction_id=f"pending-{uuid4().hex}",
-                            evse_id=evse_id,
-                            connector_id=connector_id,
-                            id_token=id_token,
-                            meter_start_wh=meter_start_wh,
-                            started_at=as_utc(started_at),
-                        )
-                        .returning(Transaction.id)
-                    )
-                ).scalar_one()
-                # A row the station created itself (a stop for an unknown transaction, say)
-                # may already use this number: skip it rather than collide.
-                taken = await session.scalar(
-                    select(Transaction.id).where(
-                        Transaction.station_id == station_id,
-                        Transaction.transaction_id == str(pk),
-                    )
-                )
-                if taken is None:
-                    break
-                await session.execute(delete(Transaction).where(Transaction.id == pk))
-            await session.execute(
-                update(Transaction).where(Transaction.id == pk).values(transaction_id=str(pk))
-            )
-            return pk
+        result: int = await self._submit((), _LocalStart(
+            station_id=station_id, at=at, connector_id=connector_id, evse_id=evse_id,
+            id_token=id_token, meter_start_wh=meter_start_wh, started_at=started_at))
+        return result
 
     async def record_refused(
         self,
@@ -883,19 +895,14 @@ class Store(
             set_=update_set(stmt.excluded),
         )
 
-    async def _transaction_started(
-        self, session: AsyncSession, event: TransactionStarted, at: datetime
-    ) -> None:
-        await self._touch(session, event.station_id, at)
-        kept = ("evse_id", "connector_id", "id_token", "meter_start_wh", "started_at")
-
+    def _tx_started_stmt(self) -> Any:
+        """Idempotent: a repeated start changes nothing; a start that arrives after an update
+        or end of the same transaction fills in what was missing."""
         def build() -> Any:
-            # Idempotent: a repeated start changes nothing; a start that arrives after an
-            # update or end of the same transaction fills in what was missing.
             def update_set(excluded: Any) -> dict[str, Any]:
                 values: dict[str, Any] = {
                     name: func.coalesce(getattr(Transaction, name), excluded[name])
-                    for name in kept
+                    for name in _STARTED_FIELDS
                 }
                 values["energy_wh"] = _energy(
                     func.coalesce(Transaction.meter_start_wh, excluded.meter_start_wh),
@@ -903,35 +910,19 @@ class Store(
                 )
                 return values
 
-            return self._tx_upsert(kept, update_set)
+            return self._tx_upsert(_STARTED_FIELDS, update_set)
 
-        await (await session.connection()).execute(self._cached("tx_started", build), {
-            "station_id": event.station_id, "transaction_id": event.transaction_id,
-            "evse_id": event.evse_id, "connector_id": event.connector_id,
-            "id_token": event.id_token, "meter_start_wh": event.meter_start_wh,
-            "started_at": as_utc(event.started_at),
-        })
+        return self._cached("tx_started", build)
 
-    async def _transaction_updated(
-        self, session: AsyncSession, event: TransactionUpdated, at: datetime
-    ) -> None:
-        await self._touch(session, event.station_id, at)
-
-        def build() -> Any:
-            return self._tx_upsert(("charging_state",), lambda excluded: {
+    def _tx_updated_stmt(self) -> Any:
+        """A known charging state replaces the stored one; an unknown one keeps it."""
+        return self._cached("tx_updated", lambda: self._tx_upsert(
+            ("charging_state",), lambda excluded: {
                 "charging_state": func.coalesce(excluded.charging_state,
-                                                Transaction.charging_state)})
+                                                Transaction.charging_state)}))
 
-        await (await session.connection()).execute(self._cached("tx_updated", build), {
-            "station_id": event.station_id, "transaction_id": event.transaction_id,
-            "charging_state": event.charging_state,
-        })
-
-    async def _transaction_ended(
-        self, session: AsyncSession, event: TransactionEnded, at: datetime
-    ) -> None:
-        await self._touch(session, event.station_id, at)
-
+    def _tx_ended_stmt(self) -> Any:
+        """The end, and the energy once the start's meter value is known."""
         def build() -> Any:
             def update_set(excluded: Any) -> dict[str, Any]:
                 meter_stop = func.coalesce(excluded.meter_stop_wh, Transaction.meter_stop_wh)
@@ -944,11 +935,31 @@ class Store(
 
             return self._tx_upsert(("meter_stop_wh", "stopped_at", "stop_reason"), update_set)
 
-        await (await session.connection()).execute(self._cached("tx_ended", build), {
-            "station_id": event.station_id, "transaction_id": event.transaction_id,
-            "meter_stop_wh": event.meter_stop_wh, "stopped_at": as_utc(event.stopped_at),
-            "stop_reason": event.reason,
-        })
+        return self._cached("tx_ended", build)
+
+    async def _open_local_transaction(self, connection: Any, start: _LocalStart) -> int:
+        """Insert the transaction under a placeholder id, then name it after its key unless
+        the station already uses that number (a row it created itself, a stop for an unknown
+        transaction say): then skip the number rather than collide."""
+        insert_stmt = self._cached("local_insert", lambda: insert(Transaction).values(
+            {name: bindparam(name) for name in ("station_id", "transaction_id",
+                                                *_STARTED_FIELDS)},
+        ).returning(Transaction.id))
+        claim_stmt = self._cached("local_claim", _claim_statement)
+        values = {
+            "station_id": start.station_id, "evse_id": start.evse_id,
+            "connector_id": start.connector_id, "id_token": start.id_token,
+            "meter_start_wh": start.meter_start_wh, "started_at": as_utc(start.started_at),
+        }
+        while True:
+            pk: int = (await connection.execute(
+                insert_stmt, {**values, "transaction_id": f"pending-{uuid4().hex}"}
+            )).scalar_one()
+            claimed = await connection.execute(claim_stmt, {
+                "c_pk": pk, "c_station_id": start.station_id, "c_transaction_id": str(pk)})
+            if claimed.rowcount == 1:
+                return pk
+            await connection.execute(delete(Transaction).where(Transaction.id == pk))
 
     async def _event_row(
         self,
@@ -1057,12 +1068,72 @@ def _split_connections(
 _MAX_BATCH = 500
 """Most messages (``record`` calls) one group-commit transaction takes."""
 
+_STARTED_FIELDS = ("evse_id", "connector_id", "id_token", "meter_start_wh", "started_at")
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _LocalStart:
+    """A 1.6 StartTransaction: the transaction the CSMS opens and numbers."""
+
+    station_id: str
+    at: datetime
+    connector_id: int | None
+    evse_id: int | None
+    id_token: str | None
+    meter_start_wh: float | None
+    started_at: datetime
+
+    async def run(self, store: Store, connection: Any) -> int:
+        return await store._open_local_transaction(connection, self)
+
+
+class _Write(NamedTuple):
+    """One caller's share of a group commit: its events, perhaps a job whose result it
+    waits for, and the future it waits on."""
+
+    events: tuple[DomainEvent, ...]
+    job: _LocalStart | None
+    future: asyncio.Future[Any]
+
+
+def _started_row(event: TransactionStarted) -> dict[str, Any]:
+    return {"station_id": event.station_id, "transaction_id": event.transaction_id,
+            "evse_id": event.evse_id, "connector_id": event.connector_id,
+            "id_token": event.id_token, "meter_start_wh": event.meter_start_wh,
+            "started_at": as_utc(event.started_at)}
+
+
+def _updated_row(event: TransactionUpdated) -> dict[str, Any]:
+    return {"station_id": event.station_id, "transaction_id": event.transaction_id,
+            "charging_state": event.charging_state}
+
+
+def _ended_row(event: TransactionEnded) -> dict[str, Any]:
+    return {"station_id": event.station_id, "transaction_id": event.transaction_id,
+            "meter_stop_wh": event.meter_stop_wh, "stopped_at": as_utc(event.stopped_at),
+            "stop_reason": event.reason}
+
+
+def _claim_statement() -> Any:
+    """Rename a placeholder transaction to its key's decimal string unless the station
+    already has a transaction of that name (0 rows then)."""
+    taken = aliased(Transaction)
+    return (
+        update(Transaction)
+        .where(Transaction.id == bindparam("c_pk"))
+        .where(~exists().where(taken.station_id == bindparam("c_station_id"),
+                               taken.transaction_id == bindparam("c_transaction_id")))
+        .values(transaction_id=bindparam("c_transaction_id"))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _settle(future: asyncio.Future[Any], error: BaseException | None,
+            result: Any = None) -> None:
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(result)
     else:
         future.set_exception(error)
 
