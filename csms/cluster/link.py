@@ -5,12 +5,19 @@ Topics under ``{prefix}/_cluster/``:
 
 - ``rpc/{node}``: requests to ``node`` (``{"id", "from", "kind", "body"}``), QoS 1;
 - ``reply/{node}``: answers (``{"id", "ok", "body" | "error"}``), QoS 1;
-- ``notices``: every node's operations notices, for the other nodes' live views, QoS 0;
-- ``engine``: events for the diagnostics engine, QoS 1. The leader reads them through a
-  persistent session with a fixed client id (:class:`EngineInbox`): while no leader is
-  connected the broker keeps them, and a new leader taking over the session receives what the
-  old one had not yet been given. A second client with that id makes the broker drop the
-  first: a deposed leader cannot go on reading.
+- ``notices``: every node's operations notices, for the other nodes' live views, QoS 0
+  (``{"from", "notices": [...]}``);
+- ``engine``: events for the diagnostics engine, QoS 1 (``{"from", "events": [...]}``). The
+  leader reads them through a persistent session with a fixed client id
+  (:class:`EngineInbox`): while no leader is connected the broker keeps them, and a new
+  leader taking over the session receives what the old one had not yet been given. A second
+  client with that id makes the broker drop the first: a deposed leader cannot go on reading.
+
+Notices and engine events travel in batches (:class:`Batcher`): one MQTT message carries what
+was queued while the previous one was being published, so a busy node publishes a few
+messages per second rather than one per charger message (paho's per-message work and the
+broker round trip cost more than the events themselves). A single message of the older form
+(``{"from", "notice"}``, or the event itself) is still read.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,6 +76,8 @@ class ClusterLink:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_notice: Callable[[dict[str, Any]], None] | None = None
         self.reconnects = 0
+        self._notices = Batcher(self, "notices", "notices", qos=0, capacity=NOTICE_BACKLOG)
+        self._engine = Batcher(self, "engine", "events", qos=1, capacity=ENGINE_BACKLOG)
 
     def handle(self, kind: str, handler: Handler) -> None:
         """Answer requests of ``kind`` with ``handler``."""
@@ -85,7 +95,8 @@ class ClusterLink:
 
     async def stop(self) -> None:
         """Disconnect; pending requests fail."""
-        await cancel_and_wait(self._task, *self._tasks)
+        await cancel_and_wait(self._task, *self._tasks, *self._notices.tasks,
+                              *self._engine.tasks)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(RemoteError("cluster link stopped"))
@@ -110,17 +121,20 @@ class ClusterLink:
         finally:
             self._pending.pop(request_id, None)
 
-    async def publish_notice(self, notice: dict[str, Any]) -> None:
-        """Share a notice with the other nodes (best effort, QoS 0)."""
-        if self._client is not None and self.connected:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.publish(
-                    cluster_topic(self.prefix, "notices"),
-                    orjson.dumps({"from": self.node, "notice": notice}), qos=0)
+    def publish_notice(self, notice: dict[str, Any]) -> None:
+        """Share a notice with the other nodes (best effort, QoS 0: dropped while the
+        broker is away)."""
+        self._notices.put(notice)
 
-    async def send_engine_input(self, event: dict[str, Any]) -> None:
-        """Queue an event for the diagnostics leader (QoS 1; kept by the broker)."""
-        await self._publish(cluster_topic(self.prefix, "engine"), event, qos=1)
+    def send_engine_input(self, event: dict[str, Any]) -> None:
+        """Queue an event for the diagnostics leader (QoS 1, kept by the broker; held here
+        while the broker is away, up to :data:`ENGINE_BACKLOG` events)."""
+        self._engine.put(event)
+
+    @property
+    def engine_backlog(self) -> int:
+        """Engine events queued here, not yet acknowledged by the broker."""
+        return len(self._engine)
 
     async def _publish(self, topic: str, message: Any, qos: int) -> None:
         await self._connected.wait()
@@ -163,7 +177,10 @@ class ClusterLink:
             return
         if topic.endswith("/notices"):
             if data.get("from") != self.node and self.on_notice is not None:
-                self.on_notice(data.get("notice", {}))
+                notices = data.get("notices")
+                for notice in notices if isinstance(notices, list) else [data.get("notice")]:
+                    if isinstance(notice, dict):
+                        self.on_notice(notice)
         elif "/reply/" in topic:
             future = self._pending.get(data.get("id", ""))
             if future is not None and not future.done():
@@ -191,6 +208,87 @@ class ClusterLink:
         if sender:
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._publish(cluster_topic(self.prefix, "reply", sender), reply, qos=1)
+
+
+ENGINE_BACKLOG = 100_000
+"""Most engine events a node holds while the broker is away (the oldest go first)."""
+NOTICE_BACKLOG = 10_000
+"""Most notices queued for the other nodes (they are dropped while the broker is away)."""
+MAX_BATCH = 500
+"""Most items in one MQTT message."""
+
+
+class Batcher:
+    """Items for one cluster topic, published in order, many per MQTT message.
+
+    :meth:`put` never waits. One task publishes what is queued (up to :data:`MAX_BATCH`
+    items per message) and, while that message is on its way, the next items gather for the
+    following one. QoS 1 batches are published again after a lost connection (at least
+    once, in order); QoS 0 batches are dropped while the broker is away. When more than
+    ``capacity`` items wait, the oldest are dropped and counted in :attr:`dropped`.
+    """
+
+    def __init__(self, link: ClusterLink, topic: str, key: str, *, qos: int,
+                 capacity: int) -> None:
+        self.link = link
+        self.topic = cluster_topic(link.prefix, topic)
+        self.key = key
+        self.qos = qos
+        self.capacity = capacity
+        self.dropped = 0
+        self.messages = 0
+        """MQTT messages published (each carries one batch)."""
+        self._items: deque[Any] = deque()
+        self._in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        """Items not yet published (for QoS 1: not yet acknowledged by the broker)."""
+        return len(self._items) + self._in_flight
+
+    @property
+    def tasks(self) -> tuple[asyncio.Task[None], ...]:
+        return (self._task,) if self._task is not None else ()
+
+    def put(self, item: Any) -> None:
+        """Queue ``item`` (the oldest is dropped when the queue is full)."""
+        self._items.append(item)
+        self._trim()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name=f"cluster-{self.key}")
+
+    def _trim(self) -> None:
+        excess = len(self._items) - self.capacity
+        if excess > 0:
+            for _ in range(excess):
+                self._items.popleft()
+            if self.dropped // 1000 != (self.dropped + excess) // 1000 or not self.dropped:
+                log.warning("cluster_backlog_full", topic=self.topic, dropped=excess,
+                            dropped_total=self.dropped + excess, capacity=self.capacity)
+            self.dropped += excess
+
+    async def _flush(self) -> None:
+        items = self._items
+        while items:
+            if self.qos == 0 and not self.link.connected:
+                items.clear()
+                return
+            batch = [items.popleft() for _ in range(min(len(items), MAX_BATCH))]
+            self._in_flight = len(batch)
+            try:
+                await self.link._publish(self.topic, {"from": self.link.node, self.key: batch},
+                                         qos=self.qos)
+            except aiomqtt.MqttError as exc:
+                self._in_flight = 0
+                stop_if_cancelled(exc)
+                if self.qos:
+                    items.extendleft(reversed(batch))  # again, first, once reconnected
+                    self._trim()
+                    await asyncio.sleep(0.05)  # _publish waits for the reconnection
+                continue
+            finally:
+                self._in_flight = 0
+            self.messages += 1
 
 
 class EngineInbox:
@@ -224,8 +322,10 @@ class EngineInbox:
                             data = orjson.loads(message.payload)
                         except orjson.JSONDecodeError:
                             continue
-                        self.received += 1
-                        self.deliver(data)
+                        events = data.get("events") if isinstance(data, dict) else None
+                        for event in events if isinstance(events, list) else [data]:
+                            self.received += 1
+                            self.deliver(event)
             except aiomqtt.MqttError as exc:
                 stop_if_cancelled(exc)
                 failures += 1

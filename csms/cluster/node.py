@@ -191,7 +191,7 @@ class ClusterNode:
         if self.leader and self.runner is not None:
             self.runner.observe(event)
         else:
-            self._spawn(self.link.send_engine_input(encode(EngineInput, event)))
+            self.link.send_engine_input(encode(EngineInput, event))
 
     async def change_ticket(
         self, ticket_id: str, status: TicketStatus, note: str | None, by: str
@@ -282,7 +282,7 @@ class ClusterNode:
 
     def _share(self, notice: Notice) -> None:
         if notice.origin is None:
-            self._spawn(self.link.publish_notice({**notice.to_dict(), "origin": self.node}))
+            self.link.publish_notice({**notice.to_dict(), "origin": self.node})
 
     def _on_remote_notice(self, data: dict[str, Any]) -> None:
         try:
