@@ -106,7 +106,7 @@ class Plan:
 FULL = Plan(
     mode="full",
     ladder_configs=(OURS_POSTGRES, PLAIN, ECHO, OURS_SQLITE, OURS_POSTGRES_W2),
-    rates=(250, 500, 1000, 2000, 5000, 10000, 20000),
+    rates=(250, 500, 1000, 2000, 3000, 5000, 10000, 20000),
     ladder_chargers=1000,
     step_seconds=12,
     warmup_seconds=2,

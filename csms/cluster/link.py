@@ -126,9 +126,10 @@ class ClusterLink:
         broker is away)."""
         self._notices.put(notice)
 
-    def send_engine_input(self, event: dict[str, Any]) -> None:
-        """Queue an event for the diagnostics leader (QoS 1, kept by the broker; held here
-        while the broker is away, up to :data:`ENGINE_BACKLOG` events)."""
+    def send_engine_input(self, event: dict[str, Any] | orjson.Fragment) -> None:
+        """Queue an encoded event (as data, or as JSON in an :class:`orjson.Fragment`) for
+        the diagnostics leader (QoS 1, kept by the broker; held here while the broker is
+        away, up to :data:`ENGINE_BACKLOG` events)."""
         self._engine.put(event)
 
     @property

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from csms.bus import Notice, Topic
 from csms.cluster.link import ClusterLink, EngineInbox, RemoteError
 from csms.logs import get_logger
@@ -36,7 +38,7 @@ from diagnostics.events import (
     StationConnected,
     StationDisconnected,
 )
-from diagnostics.serde import decode, encode
+from diagnostics.serde import decode, dumps, encode
 from diagnostics.tickets import TicketStatus
 
 if TYPE_CHECKING:
@@ -191,7 +193,8 @@ class ClusterNode:
         if self.leader and self.runner is not None:
             self.runner.observe(event)
         else:
-            self.link.send_engine_input(encode(EngineInput, event))
+            # Encoded once by orjson; the batch embeds the bytes as they are.
+            self.link.send_engine_input(orjson.Fragment(dumps(EngineInput, event)))
 
     async def change_ticket(
         self, ticket_id: str, status: TicketStatus, note: str | None, by: str

@@ -996,16 +996,32 @@ class Store(
 def event_detail(event: DomainEvent) -> dict[str, Any]:
     """Every field of ``event`` as JSON-compatible values, plus ``"event"``, its class name."""
     detail: dict[str, Any] = {"event": type(event).__name__}
-    for field in dataclasses.fields(event):
-        detail[field.name] = _jsonable(getattr(event, field.name))
+    for name in _field_names(type(event)):
+        detail[name] = _jsonable(getattr(event, name))
     return detail
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass's field names (``dataclasses.fields`` builds a tuple per call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _jsonable(value: Any) -> Any:
     """``value`` as JSON types: times in ISO 8601 UTC, enums by value, no NaN, no NUL."""
+    kind = type(value)
+    if kind is str:
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if value is None or kind is bool or kind is int:
+        return value
     if isinstance(value, enum.Enum):
         return _jsonable(value.value)
-    if value is None or isinstance(value, bool | int):
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd")
@@ -1016,7 +1032,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _jsonable(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, Mapping):
         return {_jsonable(str(key)): _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
+import orjson
 import pytest
 
 import diagnostics.engine as engine_module
@@ -22,8 +23,9 @@ from diagnostics import (
     load_sla,
 )
 from diagnostics.commands import CommandOutcome, HardReset, OutcomeStatus, SoftReset
-from diagnostics.events import FaultReported, HeartbeatReceived, StationConnected
+from diagnostics.events import EngineInput, FaultReported, HeartbeatReceived, StationConnected
 from diagnostics.model import StepResult
+from diagnostics.serde import decode, dumps, encode
 from diagnostics.state import LogRequestRef, assemble_state, merge_state_documents
 from tests.diagnostics.harness import Harness, apply_delta
 
@@ -167,6 +169,18 @@ def test_orjson_state_document_is_the_type_directed_one(seed: int) -> None:
     text = state.to_json()
     assert json.loads(text) == state.to_dict()
     assert EngineState.from_json(text) == state
+
+
+def test_events_cross_the_cluster_as_orjson_documents_and_decode_back() -> None:
+    """A non-leader node sends each event as ``dumps(EngineInput, event)`` (orjson); the
+    leader decodes it with the type-directed decoder: every kind of the fleet's mix comes back
+    equal, and the document is the one ``encode`` describes."""
+    events = _benchmark_mix().build_events(40, 4000, 5)
+    assert len({type(event) for event in events}) >= 8
+    for event in events:
+        document = orjson.loads(dumps(EngineInput, event))
+        assert document == encode(EngineInput, event)
+        assert decode(EngineInput, document) == event
 
 
 def _fleet(stations: int = 3) -> DiagnosticsEngine:
