@@ -73,6 +73,25 @@ ORDER BY u.n
 the transaction is unknown)."""
 
 
+TRANSACTION_KEYS_SQL = """
+SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, $1)
+"""
+"""Keys for new transactions, drawn from the sequence of ``transactions.id``."""
+
+OPEN_COLUMNS = ("id", "station_id", "transaction_id", "evse_id", "connector_id", "id_token",
+                "meter_start_wh", "started_at")
+OPEN_SQL = """
+INSERT INTO transactions (id, station_id, transaction_id, evse_id, connector_id, id_token,
+                          meter_start_wh, started_at)
+SELECT * FROM unnest($1::integer[], $2::varchar[], $3::varchar[], $4::integer[],
+                     $5::integer[], $6::text[], $7::double precision[], $8::timestamptz[])
+ON CONFLICT (station_id, transaction_id) DO NOTHING
+RETURNING id
+"""
+"""1.6 transactions opened by the CSMS, named after their keys; a name the station already
+uses is skipped (no row returned for it)."""
+
+
 def columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> tuple[list[Any], ...]:
     """The rows (dicts) as one list per column, in ``names`` order, text made storable as
     :class:`~csms.store.types.StationText` makes it (PostgreSQL refuses NUL characters)."""
@@ -103,3 +122,17 @@ async def history(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -
 async def readings(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Append meter readings (rows name their transaction by the station's id for it)."""
     await connection.exec_driver_sql(READING_SQL, columns(rows, READING_COLUMNS))
+
+
+async def transaction_keys(connection: AsyncConnection, count: int) -> list[int]:
+    """``count`` new keys of ``transactions`` (never reused, as the table's own)."""
+    result = await connection.exec_driver_sql(TRANSACTION_KEYS_SQL, (count,))
+    return [key for (key,) in result.all()]
+
+
+async def open_transactions(connection: AsyncConnection, rows: Sequence[dict[str, Any]]
+                            ) -> set[int]:
+    """Insert the transactions; the keys of those inserted (a row whose ``transaction_id``
+    the station already uses is not)."""
+    result = await connection.exec_driver_sql(OPEN_SQL, columns(rows, OPEN_COLUMNS))
+    return {key for (key,) in result.all()}

@@ -13,6 +13,7 @@ have no relationships to lazy-load); treat them as read-only snapshots. Lists ar
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import enum
 import math
@@ -97,17 +98,15 @@ class Store(
     def __init__(self, db: Database, *, node: str | None = None) -> None:
         self.db = db
         self.node = node
-        self._queue: list[_Write] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._postgres = db.dialect_name == "postgresql"
+        """Hot kinds as ``unnest`` statements (:mod:`csms.store.postgres_bulk`)."""
+        self._lanes = [_Lane() for _ in range(POSTGRES_WRITE_LANES if self._postgres else 1)]
         self._touch_statement: Any = None
         self._connector_statement: Any = None
         self._connect_statement: Any = None
         self._disconnect_statement: Any = None
         self._boot_statement: Any = None
         self._statements: dict[str, Any] = {}
-        self._touched: Collection[str] = _NOTHING
-        self._postgres = db.dialect_name == "postgresql"
-        """Hot kinds as ``unnest`` statements (:mod:`csms.store.postgres_bulk`)."""
 
     # ------------------------------------------------------------------ events
 
@@ -121,25 +120,38 @@ class Store(
         transaction fails, its callers' events are retried caller by caller, so one bad
         message fails alone. A message that fails stored nothing: the charger's retry after
         its CALLERROR does not store anything twice.
+
+        On PostgreSQL the stations are spread over :data:`POSTGRES_WRITE_LANES` lanes, each
+        with its own queue and transaction, so that several group commits are in flight at
+        once (a commit waits on round trips more than on the database). A station always
+        uses the same lane: its events are written in the order they came, and the lanes
+        never write the same rows.
         """
         if events:
-            await self._submit(events)
+            await self._submit(events[0].station_id, events)
 
-    async def _submit(self, events: tuple[DomainEvent, ...], job: _LocalStart | None = None
-                      ) -> Any:
-        """Queue the events and job for the next group commit; the job's result once
-        committed."""
+    async def _submit(self, station_id: str, events: tuple[DomainEvent, ...],
+                      job: _LocalStart | None = None) -> Any:
+        """Queue the events and job for the next group commit of the station's lane; the
+        job's result once committed."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Write(events, job, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
+        lanes = self._lanes
+        lane = lanes[hash(station_id) % len(lanes)] if len(lanes) > 1 else lanes[0]
+        lane.queue.append(_Write(events, job, future))
+        if lane.writer is None or lane.writer.done():
+            lane.writer = asyncio.create_task(self._drain(lane))
         # A caller cancelled while waiting cancels only its own future: the batch is written
         # all the same, and the writer skips settling a future that is already done.
         return await future
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:_MAX_BATCH], self._queue[_MAX_BATCH:]
+    @property
+    def queued(self) -> int:
+        """Messages waiting for a group commit (all lanes)."""
+        return sum(len(lane.queue) for lane in self._lanes)
+
+    async def _drain(self, lane: _Lane) -> None:
+        while lane.queue:
+            batch, lane.queue = lane.queue[:_MAX_BATCH], lane.queue[_MAX_BATCH:]
             try:
                 async with self.db.write_session() as session:
                     results = await self._record_batch(session, batch)
@@ -212,7 +224,7 @@ class Store(
             await connection.execute(self._touch_stmt(), [
                 {"station_id": station_id, "seen_at": at} for station_id, at in touches.items()
             ])
-        self._touched = touches.keys()
+        token = _TOUCHED.set(touches.keys())
         try:
             connects, boots, disconnects, others = _split_connections(others)
             if disconnects:
@@ -224,15 +236,19 @@ class Store(
             for event in others:
                 await self._record(session, event)
         finally:
-            self._touched = _NOTHING
+            _TOUCHED.reset(token)
         if started:
             await connection.execute(self._tx_started_stmt(), started)
         if updated:
             await connection.execute(self._tx_updated_stmt(), updated)
         if ended:
             await connection.execute(self._tx_ended_stmt(), ended)
-        results = [None if write.job is None else await write.job.run(self, connection)
-                   for write in batch]
+        results: list[Any] = [None] * len(batch)
+        starts = [(n, write.job) for n, write in enumerate(batch) if write.job is not None]
+        if starts:
+            opened = await self._open_local_transactions(connection, [s for _, s in starts])
+            for (n, _), pk in zip(starts, opened, strict=True):
+                results[n] = pk
         if statuses:
             await self._bulk_statuses(connection, statuses)
         if meters:
@@ -525,7 +541,7 @@ class Store(
         its decimal string in ``transaction_id``, which later events of the station refer to.
         The insert joins the group commit of the other events (it returns once committed).
         """
-        result: int = await self._submit((), _LocalStart(
+        result: int = await self._submit(station_id, (), _LocalStart(
             station_id=station_id, at=at, connector_id=connector_id, evse_id=evse_id,
             id_token=id_token, meter_start_wh=meter_start_wh, started_at=started_at))
         return result
@@ -787,7 +803,7 @@ class Store(
     async def _touch(self, session: AsyncSession, station_id: str, at: datetime) -> None:
         """Create the station if needed and move ``last_seen_at`` forward to ``at`` (skipped
         for stations the current batch touched already)."""
-        if station_id in self._touched:
+        if station_id in _TOUCHED.get():
             return
         await session.execute(self._touch_stmt(), {"station_id": station_id, "seen_at": at})
 
@@ -937,6 +953,29 @@ class Store(
 
         return self._cached("tx_ended", build)
 
+    async def _open_local_transactions(self, connection: Any, starts: list[_LocalStart]
+                                       ) -> list[int]:
+        """The keys of the transactions opened for ``starts``, in order.
+
+        On PostgreSQL a batch takes two statements whatever its size: the keys are drawn
+        from the table's sequence, then every row is inserted already named after its key;
+        a row whose name the station already uses (rare) is left out and opened on its own
+        below. On SQLite (no sequence, no network round trip) each start is opened on its
+        own.
+        """
+        if not self._postgres or len(starts) == 1:
+            return [await self._open_local_transaction(connection, start) for start in starts]
+        keys = await postgres_bulk.transaction_keys(connection, len(starts))
+        opened = await postgres_bulk.open_transactions(connection, [
+            {"id": key, "transaction_id": str(key), "station_id": start.station_id,
+             "evse_id": start.evse_id, "connector_id": start.connector_id,
+             "id_token": start.id_token, "meter_start_wh": start.meter_start_wh,
+             "started_at": as_utc(start.started_at)}
+            for key, start in zip(keys, starts, strict=True)
+        ])
+        return [key if key in opened else await self._open_local_transaction(connection, start)
+                for key, start in zip(keys, starts, strict=True)]
+
     async def _open_local_transaction(self, connection: Any, start: _LocalStart) -> int:
         """Insert the transaction under a placeholder id, then name it after its key unless
         the station already uses that number (a row it created itself, a stop for an unknown
@@ -1041,6 +1080,9 @@ def _jsonable(value: Any) -> Any:
 
 
 _NOTHING: frozenset[str] = frozenset()
+_TOUCHED: contextvars.ContextVar[Collection[str]] = contextvars.ContextVar(
+    "touched", default=_NOTHING)
+"""The stations whose ``last_seen_at`` the batch being written (in this task) has moved."""
 
 
 def _split_connections(
@@ -1081,8 +1123,19 @@ def _split_connections(
     rest = [e for e in events if id(e) not in taken]
     return bulk_connects, bulk_boots, bulk_disconnects, rest
 
-_MAX_BATCH = 500
+_MAX_BATCH = 2000
 """Most messages (``record`` calls) one group-commit transaction takes."""
+
+POSTGRES_WRITE_LANES = 4
+"""Group commits in flight at once on PostgreSQL (stations spread over them by id)."""
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Lane:
+    """One group-commit queue and the task writing it."""
+
+    queue: list[_Write] = dataclasses.field(default_factory=list)
+    writer: asyncio.Task[None] | None = None
 
 _STARTED_FIELDS = ("evse_id", "connector_id", "id_token", "meter_start_wh", "started_at")
 
@@ -1098,9 +1151,6 @@ class _LocalStart:
     id_token: str | None
     meter_start_wh: float | None
     started_at: datetime
-
-    async def run(self, store: Store, connection: Any) -> int:
-        return await store._open_local_transaction(connection, self)
 
 
 class _Write(NamedTuple):

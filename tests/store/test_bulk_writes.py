@@ -180,4 +180,4 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_batch_whole(store: St
     assert [r for n, r in enumerate(results) if n != 2] == [None] * 4
     seen = {s.id: s.last_seen_at for s in await store.list_stations()}
     assert seen == {f"C{n}": T0 + timedelta(seconds=n) for n in range(5)}
-    assert store._queue == []
+    assert store.queued == 0

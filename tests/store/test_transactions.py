@@ -200,3 +200,34 @@ async def test_concurrent_writes_of_one_station(store: Store) -> None:
     assert len(await store.meter_readings("CP1", tx.id)) == 30
     station = await store.get_station("CP1")
     assert station is not None and station.last_seen_at == t(109)
+
+
+async def test_local_starts_of_one_batch_skip_numbers_the_station_already_uses(
+    store: Store,
+) -> None:
+    """Starts that share a group commit are numbered together (on PostgreSQL from the
+    table's sequence in one statement); a number the station already uses is skipped there
+    too."""
+    async def begin(connector: int) -> int:
+        return await store.begin_local_transaction(
+            station_id="CP1", at=t(connector), connector_id=connector, evse_id=None,
+            id_token="TAG", meter_start_wh=10.0 * connector, started_at=t(connector))
+
+    first = await begin(1)
+    # Transactions the station made itself (stops for ids the CSMS never gave), named after
+    # the next three keys that the batch below will draw: their own rows take the three keys
+    # in between.
+    for n in range(4, 7):
+        await store.record(ended(str(first + n), meter=1.0))
+    made = {tx.transaction_id: tx.id for tx in await store.transactions("CP1")}
+    assert sorted(made[str(first + n)] for n in range(4, 7)) == [first + 1, first + 2,
+                                                                 first + 3]
+
+    ids = await asyncio.gather(*(begin(c) for c in (2, 3, 4, 5)))
+    assert len(set(ids)) == 4 and not set(ids) & {first + n for n in range(1, 7)}
+    by_key = {tx.id: tx for tx in await store.transactions("CP1")}
+    for connector, pk in zip((2, 3, 4, 5), ids, strict=True):
+        tx = by_key[pk]
+        assert tx.transaction_id == str(pk) and tx.connector_id == connector
+        assert tx.meter_start_wh == 10.0 * connector and tx.started_at == t(connector)
+    assert len(by_key) == 1 + 3 + 4
