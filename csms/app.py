@@ -54,7 +54,8 @@ class CentralSystem:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.database = Database(settings.database_url)
-        self.store = Store(self.database, node=settings.node_id)
+        self.store = Store(self.database, node=settings.node_id,
+                           write_lanes=settings.database.write_lanes)
         self.registry = SessionRegistry()
         self._stopped = False
         self.bus = EventBus()

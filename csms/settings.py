@@ -186,6 +186,10 @@ class DatabaseSettings(BaseModel):
     """Secret: environment only (``CSMS_DATABASE__PASSWORD``); put into the URL at connect."""
     auto_migrate: bool = True
     """Apply migrations on start; off means run ``csms db upgrade`` yourself."""
+    write_lanes: int = Field(1, ge=1, le=32)
+    """PostgreSQL: group commits in flight at once (stations are spread over them by id).
+    More than one helps when each commit waits on round trips to a distant database; on
+    one machine it costs CPU (smaller batches). SQLite always writes one at a time."""
 
 
 class LoggingSettings(BaseModel):

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from csms.store import Store
+from csms.store import Database, Store
 from diagnostics.events import (
     ConnectorStatus,
     ConnectorStatusChanged,
@@ -181,3 +181,32 @@ async def test_a_caller_cancelled_while_waiting_leaves_the_batch_whole(store: St
     seen = {s.id: s.last_seen_at for s in await store.list_stations()}
     assert seen == {f"C{n}": T0 + timedelta(seconds=n) for n in range(5)}
     assert store.queued == 0
+
+
+async def test_write_lanes_keep_each_stations_order(database: Database) -> None:
+    """``database.write_lanes`` > 1: group commits of several lanes in flight at once
+    (PostgreSQL; SQLite keeps one). Reconnects of 40 stations recorded at the same moment all
+    land, and each station ends as its last event says. (Each station has one lane by
+    construction; the reads order by time, so this test would not notice two lanes of one
+    station committing out of order.)"""
+    store = Store(database, node="test-node", write_lanes=4)
+    assert len(store._lanes) == (1 if database.is_sqlite else 4)
+
+    def reconnect(sid: str) -> list[DomainEvent]:
+        return [
+            StationConnected(station_id=sid, at=T0, protocol="1.6"),
+            StationDisconnected(station_id=sid, at=T0 + timedelta(seconds=1), reason="gone"),
+            StationConnected(station_id=sid, at=T0 + timedelta(seconds=2), protocol="2.0.1"),
+            StationDisconnected(station_id=sid, at=T0 + timedelta(seconds=3), reason="again"),
+            StationConnected(station_id=sid, at=T0 + timedelta(seconds=4), protocol="1.6"),
+        ]
+
+    ids = [f"LANE{n:02d}" for n in range(40)]
+    await asyncio.gather(*(store.record(e) for sid in ids for e in reconnect(sid)))
+    assert store.queued == 0
+    stations = {s.id: s for s in await store.list_stations()}
+    for sid in ids:
+        assert stations[sid].connected and stations[sid].protocol == "1.6", sid
+        kinds = [e.kind for e in await store.connection_log(sid)]
+        assert kinds == ["connected", "disconnected", "connected", "disconnected",
+                         "connected"][::-1], sid
