@@ -75,7 +75,7 @@ async def test_a_burst_of_engine_events_arrives_whole_in_order_in_few_messages(
     links: Links,
 ) -> None:
     config = settings()
-    inbox, got = await links.inbox(config)
+    _, got = await links.inbox(config)
     follower = await links.link(config, "follower")
     await subscribed(got, follower.send_engine_input)
     sent_before = follower._engine.messages
@@ -113,7 +113,7 @@ async def test_engine_events_wait_for_the_broker_and_are_then_delivered(
     await broker.start()
     try:
         config = settings(broker.port)
-        inbox, got = await links.inbox(config)
+        _, got = await links.inbox(config)
         follower = await links.link(config, "follower")
         await subscribed(got, follower.send_engine_input)
 
@@ -128,10 +128,10 @@ async def test_engine_events_wait_for_the_broker_and_are_then_delivered(
         await broker.start()
         await until(lambda: len(got) >= len(during), timeout=20)
         await asyncio.sleep(0.2)
-        # at least once, in order: nothing missing, and what came twice came in sequence
+        # at least once, in order: every event, first arrivals in the order sent (a batch
+        # whose acknowledgement was lost may come again)
         numbers = [event["n"] for event in got]
-        assert sorted(set(numbers)) == list(range(len(during)))
-        assert all(b >= a or b == 0 for a, b in zip(numbers, numbers[1:], strict=False))
+        assert list(dict.fromkeys(numbers)) == list(range(len(during)))
         assert follower.engine_backlog == 0
     finally:
         await broker.stop()
