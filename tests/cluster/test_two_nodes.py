@@ -76,8 +76,13 @@ async def test_fault_on_the_follower_is_fixed_by_the_leader_and_seen_everywhere(
         assert "UnlockConnector" in [c.action for c in station.received]
     runs = await b.store.runs("FIX-B")
     assert [r.outcome for r in runs] == ["fixed"] and runs[0].node == "node-a"
-    remote_runs = [n for n in seen_on_b if n.topic is Topic.RUN and n.origin == "node-a"]
-    assert remote_runs and remote_runs[-1].kind == "finished"
+    # the leader's run notices reach B over the broker, a moment after the run finished on A
+
+    def remote_runs() -> list[Notice]:
+        return [n for n in seen_on_b if n.topic is Topic.RUN and n.origin == "node-a"]
+
+    await until(lambda: bool(remote_runs()) and remote_runs()[-1].kind == "finished",
+                timeout=5)
     # B's own station notices are local on B
     assert any(n.topic is Topic.STATION and n.origin is None for n in seen_on_b)
     # the follower never ran an engine
