@@ -220,7 +220,7 @@ def _build_decoder(tp: Any) -> _Decoder:
         return _identity
     origin = typing.get_origin(tp)
     if origin is not None:
-        return _build_container_decoder(tp, origin, typing.get_args(tp))
+        return _build_container_decoder(origin, typing.get_args(tp))
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum):
             return lambda data: None if data is None else tp(data)
@@ -237,7 +237,7 @@ def _build_decoder(tp: Any) -> _Decoder:
     raise TypeError(f"cannot decode {tp!r}")
 
 
-def _build_container_decoder(tp: Any, origin: Any, params: tuple[Any, ...]) -> _Decoder:
+def _build_container_decoder(origin: Any, params: tuple[Any, ...]) -> _Decoder:
     if origin is list:
         item = _lazy(params[0])
         return lambda data: None if data is None else [item(v) for v in data]

@@ -67,7 +67,6 @@ class ClusterNode:
         self.inbox = EngineInbox(central.settings.mqtt, self._from_inbox)
         self.leader = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self.takeovers = 0
 
@@ -93,8 +92,6 @@ class ClusterNode:
             await self._deposed()
             with contextlib.suppress(Exception):
                 await self.central.store.release_lease(LEASE, self.node)
-        for task in tuple(self._tasks):
-            task.cancel()
         await self.link.stop()
 
     async def _loop(self) -> None:
@@ -297,13 +294,3 @@ class ClusterNode:
         except (KeyError, ValueError):
             return
         self.central.bus.publish(notice)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("cluster_send_failed", error=str(task.exception()))
