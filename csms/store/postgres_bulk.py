@@ -1,4 +1,4 @@
-"""PostgreSQL hot-path writes: one ``unnest`` statement per table and group-commit batch.
+"""PostgreSQL hot-path writes: ``unnest`` statements, a few per group-commit batch.
 
 The hot kinds of a busy fleet (Heartbeat, StatusNotification, MeterValues: OCPP 1.6 §4.6,
 §4.9, §4.7; 2.0.1 G02, G01, J01) are written as ``INSERT ... SELECT FROM unnest($1::type[],
@@ -6,8 +6,10 @@ The hot kinds of a busy fleet (Heartbeat, StatusNotification, MeterValues: OCPP 
 connection and sends each batch as a few typed arrays, without SQLAlchemy compiling a
 multi-row ``VALUES`` of a new shape per batch size. They run with
 :meth:`~sqlalchemy.ext.asyncio.AsyncConnection.exec_driver_sql` on the session's own
-connection, so they stay in its transaction. The statements do what the SQLAlchemy ones of
-:class:`~csms.store.repository.Store` do on SQLite (a test writes the same batch both ways).
+connection, so they stay in its transaction. Statements on different tables are joined into
+one (data-modifying ``WITH`` parts, each with its own numbered parameters) to save round
+trips. The statements do what the SQLAlchemy ones of :class:`~csms.store.repository.Store`
+do on SQLite (a test writes the same batch both ways).
 """
 
 from __future__ import annotations
@@ -27,14 +29,23 @@ ON CONFLICT (id) DO UPDATE SET last_seen_at = CASE
     THEN excluded.last_seen_at ELSE stations.last_seen_at END
 """
 
+def _arrays(first: int, *types: str) -> str:
+    """``$first::type[], $first+1::type[], ...``: the typed array parameters of an
+    ``unnest``, numbered from ``first`` (statements are joined into one, each with its own
+    parameters)."""
+    return ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(types, first))
+
+
 CONNECTOR_COLUMNS = ("station_id", "evse_id", "connector_id", "status", "raw_status",
                      "error_code", "vendor_id", "vendor_error_code", "info", "updated_at")
-CONNECTOR_SQL = """
+
+
+def _connector_sql(first: int) -> str:
+    return f"""
 INSERT INTO connectors (station_id, evse_id, connector_id, status, raw_status, error_code,
                         vendor_id, vendor_error_code, info, updated_at)
-SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], $4::varchar[],
-                     $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[],
-                     $9::varchar[], $10::timestamptz[])
+SELECT * FROM unnest({_arrays(first, "varchar", "integer", "integer", "varchar", "varchar",
+                              "varchar", "varchar", "varchar", "varchar", "timestamptz")})
 ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET
     status = excluded.status, raw_status = excluded.raw_status,
     error_code = excluded.error_code, vendor_id = excluded.vendor_id,
@@ -43,53 +54,89 @@ ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET
 WHERE connectors.updated_at <= excluded.updated_at
 """
 
+
 HISTORY_COLUMNS = ("station_id", "evse_id", "connector_id", "status", "raw_status",
                    "error_code", "vendor_error_code", "info", "station_time", "at")
-HISTORY_SQL = """
+
+
+def _history_sql(first: int) -> str:
+    return f"""
 INSERT INTO status_history (station_id, evse_id, connector_id, status, raw_status,
                             error_code, vendor_error_code, info, station_time, at)
-SELECT * FROM unnest($1::varchar[], $2::integer[], $3::integer[], $4::varchar[],
-                     $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[],
-                     $9::timestamptz[], $10::timestamptz[])
+SELECT * FROM unnest({_arrays(first, "varchar", "integer", "integer", "varchar", "varchar",
+                              "varchar", "varchar", "varchar", "timestamptz", "timestamptz")})
 """
+
 
 READING_COLUMNS = ("station_id", "transaction_id", "evse_id", "connector_id", "timestamp",
                    "measurand", "value", "unit", "phase", "context", "location")
-READING_SQL = """
+
+
+def _reading_sql(first: int) -> str:
+    """Readings in the order given, each with the key of its station's transaction (NULL
+    when the transaction is unknown)."""
+    return f"""
 INSERT INTO meter_readings (station_id, transaction_pk, evse_id, connector_id, timestamp,
                             measurand, value, unit, phase, context, location)
 SELECT u.station_id, t.id, u.evse_id, u.connector_id, u.timestamp, u.measurand, u.value,
        u.unit, u.phase, u.context, u.location
-FROM unnest($1::varchar[], $2::varchar[], $3::integer[], $4::integer[], $5::timestamptz[],
-            $6::varchar[], $7::double precision[], $8::varchar[], $9::varchar[],
-            $10::varchar[], $11::varchar[])
+FROM unnest({_arrays(first, "varchar", "varchar", "integer", "integer", "timestamptz",
+                     "varchar", "double precision", "varchar", "varchar", "varchar",
+                     "varchar")})
      WITH ORDINALITY AS u(station_id, transaction_id, evse_id, connector_id, timestamp,
                           measurand, value, unit, phase, context, location, n)
 LEFT JOIN transactions AS t
        ON t.station_id = u.station_id AND t.transaction_id = u.transaction_id
 ORDER BY u.n
 """
-"""Readings in the order given, each with the key of its station's transaction (NULL when
-the transaction is unknown)."""
 
 
-TRANSACTION_KEYS_SQL = """
-SELECT nextval(pg_get_serial_sequence('transactions', 'id')) FROM generate_series(1, $1)
+STATUSES_AND_READINGS_SQL = f"""
+WITH connector_rows AS ({_connector_sql(1)}),
+     history_rows AS ({_history_sql(1 + len(CONNECTOR_COLUMNS))})
+{_reading_sql(1 + len(CONNECTOR_COLUMNS) + len(HISTORY_COLUMNS))}
 """
-"""Keys for new transactions, drawn from the sequence of ``transactions.id``."""
+"""Connector upserts, status history and meter readings of a batch in one statement (one
+round trip instead of three): the three touch different tables, and the readings look up
+transactions written by the batch's earlier statements. Empty arrays insert nothing."""
 
-OPEN_COLUMNS = ("id", "station_id", "transaction_id", "evse_id", "connector_id", "id_token",
-                "meter_start_wh", "started_at")
-OPEN_SQL = """
-INSERT INTO transactions (id, station_id, transaction_id, evse_id, connector_id, id_token,
-                          meter_start_wh, started_at)
-SELECT * FROM unnest($1::integer[], $2::varchar[], $3::varchar[], $4::integer[],
-                     $5::integer[], $6::text[], $7::double precision[], $8::timestamptz[])
-ON CONFLICT (station_id, transaction_id) DO NOTHING
-RETURNING id
+OPEN_COLUMNS = ("station_id", "evse_id", "connector_id", "id_token", "meter_start_wh",
+                "started_at")
+OPEN_SQL = f"""
+WITH drawn AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('transactions', 'id')) AS id, u.*
+    FROM unnest({_arrays(1, "varchar", "integer", "integer", "text", "double precision",
+                         "timestamptz")})
+         WITH ORDINALITY AS u(station_id, evse_id, connector_id, id_token, meter_start_wh,
+                              started_at, n)
+), opened AS (
+    INSERT INTO transactions (id, station_id, transaction_id, evse_id, connector_id,
+                              id_token, meter_start_wh, started_at)
+    SELECT id, station_id, id::text, evse_id, connector_id, id_token, meter_start_wh,
+           started_at
+    FROM drawn
+    ON CONFLICT (station_id, transaction_id) DO NOTHING
+    RETURNING id
+)
+SELECT drawn.id, opened.id IS NOT NULL
+FROM drawn LEFT JOIN opened ON opened.id = drawn.id
+ORDER BY drawn.n
 """
-"""1.6 transactions opened by the CSMS, named after their keys; a name the station already
-uses is skipped (no row returned for it)."""
+"""1.6 transactions opened by the CSMS, in one round trip: each row draws a key from the
+sequence of ``transactions.id`` and is named after it; a name the station already uses is
+skipped. One row per start, in order: its key and whether it was opened."""
+
+
+SHARD_COLUMNS = ("state_key", "station_id", "data", "updated_at")
+SHARDS_SQL = f"""
+INSERT INTO engine_state_shards (state_key, station_id, data, updated_at)
+SELECT * FROM unnest({_arrays(1, "varchar", "varchar", "text", "timestamptz")})
+ON CONFLICT (state_key, station_id) DO UPDATE SET
+    data = excluded.data, updated_at = excluded.updated_at
+"""
+"""Upsert of the diagnostics engine's changed station shards: one statement, not an
+``executemany`` (asyncpg's ``executemany`` could hang when cancelled, which kept a stopping
+diagnostics pump alive past its stop timeout; a plain statement is cancelled cleanly)."""
 
 
 def columns(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> tuple[list[Any], ...]:
@@ -109,30 +156,28 @@ async def touch(connection: AsyncConnection, seen: dict[str, datetime]) -> None:
     await connection.exec_driver_sql(TOUCH_SQL, (list(seen), list(seen.values())))
 
 
-async def connectors(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert each connector's latest status (one row per connector; a late one never wins)."""
-    await connection.exec_driver_sql(CONNECTOR_SQL, columns(rows, CONNECTOR_COLUMNS))
-
-
-async def history(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append status-history rows."""
-    await connection.exec_driver_sql(HISTORY_SQL, columns(rows, HISTORY_COLUMNS))
-
-
-async def readings(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append meter readings (rows name their transaction by the station's id for it)."""
-    await connection.exec_driver_sql(READING_SQL, columns(rows, READING_COLUMNS))
-
-
-async def transaction_keys(connection: AsyncConnection, count: int) -> list[int]:
-    """``count`` new keys of ``transactions`` (never reused, as the table's own)."""
-    result = await connection.exec_driver_sql(TRANSACTION_KEYS_SQL, (count,))
-    return [key for (key,) in result.all()]
+async def statuses_and_readings(
+    connection: AsyncConnection, connectors: Sequence[dict[str, Any]],
+    history: Sequence[dict[str, Any]], readings: Sequence[dict[str, Any]],
+) -> None:
+    """Upsert each connector's latest status (one row per connector; a late one never wins),
+    append status history and meter readings (rows name their transaction by the station's
+    id for it), in one round trip."""
+    await connection.exec_driver_sql(STATUSES_AND_READINGS_SQL, (
+        *columns(connectors, CONNECTOR_COLUMNS), *columns(history, HISTORY_COLUMNS),
+        *columns(readings, READING_COLUMNS)))
 
 
 async def open_transactions(connection: AsyncConnection, rows: Sequence[dict[str, Any]]
-                            ) -> set[int]:
-    """Insert the transactions; the keys of those inserted (a row whose ``transaction_id``
-    the station already uses is not)."""
+                            ) -> list[tuple[int, bool]]:
+    """Insert the transactions, each named after a new key of ``transactions``; per row, in
+    order, its key and whether it was inserted (not when the station already uses that
+    name)."""
     result = await connection.exec_driver_sql(OPEN_SQL, columns(rows, OPEN_COLUMNS))
-    return {key for (key,) in result.all()}
+    rows_out: list[tuple[Any, ...]] = [tuple(row) for row in result.all()]
+    return [(key, opened) for key, opened in rows_out]
+
+
+async def engine_shards(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert engine-state shards (``engine_state_shards`` rows)."""
+    await connection.exec_driver_sql(SHARDS_SQL, columns(rows, SHARD_COLUMNS))

@@ -251,10 +251,8 @@ class Store(
             opened = await self._open_local_transactions(connection, [s for _, s in starts])
             for (n, _), pk in zip(starts, opened, strict=True):
                 results[n] = pk
-        if statuses:
-            await self._bulk_statuses(connection, statuses)
-        if meters:
-            await self._bulk_meters(session, meters)
+        if statuses or meters:
+            await self._bulk_statuses_and_meters(connection, statuses, meters)
         return results
 
     async def _bulk_connected(self, connection: Any, events: list[StationConnected]) -> None:
@@ -374,64 +372,24 @@ class Store(
             )
         return self._connector_statement
 
-    async def _bulk_statuses(
-        self, connection: Any, statuses: list[tuple[ConnectorStatusChanged, datetime]]
+    async def _bulk_statuses_and_meters(
+        self, connection: Any, statuses: list[tuple[ConnectorStatusChanged, datetime]],
+        meters: list[tuple[MeterValuesReceived, datetime]],
     ) -> None:
-        latest: dict[tuple[str, int, int], dict[str, Any]] = {}
-        history: list[dict[str, Any]] = []
-        for event, at in statuses:
-            evse_id = event.evse_id if event.evse_id is not None else 0
-            values = {
-                "station_id": event.station_id, "evse_id": evse_id,
-                "connector_id": event.connector_id, "status": event.status.value,
-                "raw_status": event.raw_status, "error_code": event.error_code,
-                "vendor_error_code": event.vendor_error_code, "info": event.info,
-            }
-            key = (event.station_id, evse_id, event.connector_id)
-            current = latest.get(key)
-            if current is None or current["updated_at"] <= at:
-                latest[key] = {**values, "vendor_id": event.vendor_id, "updated_at": at}
-            history.append({
-                **values, "at": at,
-                "station_time": as_utc(event.station_time) if event.station_time else None,
-            })
+        """Each connector's latest status, the status history and the meter readings: one
+        statement on PostgreSQL, three on SQLite."""
+        latest, history = _status_rows(statuses)
+        readings = _reading_rows(meters)
         if self._postgres:
-            await postgres_bulk.connectors(connection, list(latest.values()))
-            await postgres_bulk.history(connection, history)
+            await postgres_bulk.statuses_and_readings(connection, latest, history, readings)
             return
-        await connection.execute(self._connector_stmt(), list(latest.values()))
-        await connection.execute(insert(StatusHistory), history)
-
-    async def _bulk_meters(
-        self, session: AsyncSession, meters: list[tuple[MeterValuesReceived, datetime]]
-    ) -> None:
-        """Append the samples; each finds its transaction's key (``transaction_pk``) in the
-        insert itself, so a reading of a transaction unknown here gets NULL."""
-        readings = [
-            {
-                "station_id": event.station_id,
-                "transaction_id": event.transaction_id,
-                "evse_id": event.evse_id,
-                "connector_id": event.connector_id,
-                "timestamp": as_utc(sample.timestamp),
-                "measurand": sample.measurand,
-                "value": sample.value,
-                "unit": sample.unit,
-                "phase": sample.phase,
-                "context": sample.context,
-                "location": sample.location,
-            }
-            for event, _ in meters
-            for sample in event.samples
-            # SQLite turns NaN into NULL; a NaN reading carries no information anyway.
-            if not math.isnan(sample.value)
-        ]
+        if latest:
+            await connection.execute(self._connector_stmt(), latest)
+            await connection.execute(insert(StatusHistory), history)
         if readings:
-            connection = await session.connection()
-            if self._postgres:
-                await postgres_bulk.readings(connection, readings)
-            else:
-                await connection.execute(self._reading_stmt(), readings)
+            # Each reading finds its transaction's key (``transaction_pk``) in the insert
+            # itself, so a reading of a transaction unknown here gets NULL.
+            await connection.execute(self._reading_stmt(), readings)
 
     def _reading_stmt(self) -> Any:
         """A meter reading whose ``transaction_pk`` is looked up from the station's
@@ -462,7 +420,8 @@ class Store(
             case HeartbeatReceived():
                 await self._touch(session, event.station_id, at)
             case ConnectorStatusChanged():
-                await self._bulk_statuses(await session.connection(), [(event, at)])
+                await self._bulk_statuses_and_meters(
+                    await session.connection(), [(event, at)], [])
             case FaultReported():
                 await self._touch(session, event.station_id, at)
                 await self._event_row(
@@ -479,7 +438,7 @@ class Store(
                     cleared=event.cleared,
                 )
             case MeterValuesReceived():
-                await self._bulk_meters(session, [(event, at)])
+                await self._bulk_statuses_and_meters(await session.connection(), [], [(event, at)])
             case TransactionStarted():
                 await (await session.connection()).execute(
                     self._tx_started_stmt(), _started_row(event))
@@ -959,24 +918,21 @@ class Store(
                                        ) -> list[int]:
         """The keys of the transactions opened for ``starts``, in order.
 
-        On PostgreSQL a batch takes two statements whatever its size: the keys are drawn
-        from the table's sequence, then every row is inserted already named after its key;
-        a row whose name the station already uses (rare) is left out and opened on its own
-        below. On SQLite (no sequence, no network round trip) each start is opened on its
-        own.
+        On PostgreSQL a batch takes one statement whatever its size: each row draws its key
+        from the table's sequence and is inserted already named after it; a row whose name
+        the station already uses (rare) is left out and opened on its own below. On SQLite
+        (no sequence, no network round trip) each start is opened on its own.
         """
-        if not self._postgres or len(starts) == 1:
+        if not self._postgres:
             return [await self._open_local_transaction(connection, start) for start in starts]
-        keys = await postgres_bulk.transaction_keys(connection, len(starts))
         opened = await postgres_bulk.open_transactions(connection, [
-            {"id": key, "transaction_id": str(key), "station_id": start.station_id,
-             "evse_id": start.evse_id, "connector_id": start.connector_id,
-             "id_token": start.id_token, "meter_start_wh": start.meter_start_wh,
-             "started_at": as_utc(start.started_at)}
-            for key, start in zip(keys, starts, strict=True)
+            {"station_id": start.station_id, "evse_id": start.evse_id,
+             "connector_id": start.connector_id, "id_token": start.id_token,
+             "meter_start_wh": start.meter_start_wh, "started_at": as_utc(start.started_at)}
+            for start in starts
         ])
-        return [key if key in opened else await self._open_local_transaction(connection, start)
-                for key, start in zip(keys, starts, strict=True)]
+        return [key if done else await self._open_local_transaction(connection, start)
+                for (key, done), start in zip(opened, starts, strict=True)]
 
     async def _open_local_transaction(self, connection: Any, start: _LocalStart) -> int:
         """Insert the transaction under a placeholder id, then name it after its key unless
@@ -1165,6 +1121,54 @@ class _Write(NamedTuple):
     events: tuple[DomainEvent, ...]
     job: _LocalStart | None
     future: asyncio.Future[Any]
+
+
+def _status_rows(statuses: list[tuple[ConnectorStatusChanged, datetime]]
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The connector rows (each connector's latest status; a late one never wins) and the
+    status-history rows of a batch's status notifications."""
+    latest: dict[tuple[str, int, int], dict[str, Any]] = {}
+    history: list[dict[str, Any]] = []
+    for event, at in statuses:
+        evse_id = event.evse_id if event.evse_id is not None else 0
+        values = {
+            "station_id": event.station_id, "evse_id": evse_id,
+            "connector_id": event.connector_id, "status": event.status.value,
+            "raw_status": event.raw_status, "error_code": event.error_code,
+            "vendor_error_code": event.vendor_error_code, "info": event.info,
+        }
+        key = (event.station_id, evse_id, event.connector_id)
+        current = latest.get(key)
+        if current is None or current["updated_at"] <= at:
+            latest[key] = {**values, "vendor_id": event.vendor_id, "updated_at": at}
+        history.append({
+            **values, "at": at,
+            "station_time": as_utc(event.station_time) if event.station_time else None,
+        })
+    return list(latest.values()), history
+
+
+def _reading_rows(meters: list[tuple[MeterValuesReceived, datetime]]) -> list[dict[str, Any]]:
+    """One row per sampled value, naming its transaction by the station's id for it."""
+    return [
+        {
+            "station_id": event.station_id,
+            "transaction_id": event.transaction_id,
+            "evse_id": event.evse_id,
+            "connector_id": event.connector_id,
+            "timestamp": as_utc(sample.timestamp),
+            "measurand": sample.measurand,
+            "value": sample.value,
+            "unit": sample.unit,
+            "phase": sample.phase,
+            "context": sample.context,
+            "location": sample.location,
+        }
+        for event, _ in meters
+        for sample in event.samples
+        # SQLite turns NaN into NULL; a NaN reading carries no information anyway.
+        if not math.isnan(sample.value)
+    ]
 
 
 def _started_row(event: TransactionStarted) -> dict[str, Any]:
