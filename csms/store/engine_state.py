@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from csms.store import postgres_bulk
 from csms.store.base import StoreBase, utc_now
 from csms.store.models import EngineStateRecord, EngineStateShardRecord
 from diagnostics.state import StateDelta
@@ -61,7 +62,9 @@ class EngineStateQueries(StoreBase):
                 await session.execute(delete(shard_table).where(
                     shard_table.state_key == key, shard_table.station_id.in_(gone)))
             rows = _rows(key, delta, now)
-            if rows:
+            if rows and self.db.dialect_name == "postgresql":
+                await postgres_bulk.engine_shards(await session.connection(), rows)
+            elif rows:
                 upsert = self._insert(shard_table)
                 await session.execute(
                     upsert.on_conflict_do_update(
