@@ -80,7 +80,9 @@ class Talker:
         self.deadline = deadline
         """Event loop time after which a message still unacknowledged fails the test."""
         self.sessions = 0
-        self._clock = datetime.now(UTC).replace(microsecond=0)
+        # Half a millisecond in: the simulator stamps its own messages (the StatusNotifications
+        # of a boot) in whole milliseconds of the real clock, which this clock starts near.
+        self._clock = datetime.now(UTC).replace(microsecond=500)
         self._value = 0
 
     @property
@@ -88,9 +90,9 @@ class Talker:
         return self.station.ocpp_version == "1.6"
 
     def _timestamp(self) -> tuple[str, datetime]:
-        """A station time unique to this station (ms steps)."""
+        """A station time unique to this station (ms steps), never one of the simulator's."""
         self._clock += timedelta(milliseconds=1)
-        return self._clock.isoformat(timespec="milliseconds").replace("+00:00", "Z"), self._clock
+        return _iso(self._clock), self._clock
 
     def _reading(self) -> float:
         self._value += 10
@@ -198,7 +200,7 @@ class Talker:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _meter_value16(timestamp: str, value: float) -> JSON:
