@@ -148,6 +148,8 @@ class Transaction(Base):
     __tablename__ = "transactions"
     __table_args__ = (
         UniqueConstraint("station_id", "transaction_id"),
+        # A resent 1.6 StartTransaction is looked up by its start (Store.begin_local_transaction).
+        Index(None, "station_id", "started_at"),
         # Ids are handed to 1.6 stations: never reuse one, even after deletes.
         {"sqlite_autoincrement": True},
     )

@@ -103,12 +103,24 @@ transactions written by the batch's earlier statements. Empty arrays insert noth
 OPEN_COLUMNS = ("station_id", "evse_id", "connector_id", "id_token", "meter_start_wh",
                 "started_at")
 OPEN_SQL = f"""
-WITH drawn AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('transactions', 'id')) AS id, u.*
+WITH input AS MATERIALIZED (
+    SELECT u.*
     FROM unnest({_arrays(1, "varchar", "integer", "integer", "text", "double precision",
                          "timestamptz")})
          WITH ORDINALITY AS u(station_id, evse_id, connector_id, id_token, meter_start_wh,
                               started_at, n)
+), known AS (
+    SELECT input.n, min(t.id) AS id
+    FROM input JOIN transactions t
+      ON t.station_id = input.station_id AND t.started_at = input.started_at
+     AND t.connector_id IS NOT DISTINCT FROM input.connector_id
+     AND t.evse_id IS NOT DISTINCT FROM input.evse_id
+     AND t.id_token IS NOT DISTINCT FROM input.id_token
+     AND t.meter_start_wh IS NOT DISTINCT FROM input.meter_start_wh
+    GROUP BY input.n
+), drawn AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('transactions', 'id')) AS id, input.*
+    FROM input WHERE input.n NOT IN (SELECT n FROM known)
 ), opened AS (
     INSERT INTO transactions (id, station_id, transaction_id, evse_id, connector_id,
                               id_token, meter_start_wh, started_at)
@@ -118,13 +130,18 @@ WITH drawn AS MATERIALIZED (
     ON CONFLICT (station_id, transaction_id) DO NOTHING
     RETURNING id
 )
-SELECT drawn.id, opened.id IS NOT NULL
-FROM drawn LEFT JOIN opened ON opened.id = drawn.id
-ORDER BY drawn.n
+SELECT coalesce(known.id, drawn.id), known.id IS NOT NULL OR opened.id IS NOT NULL
+FROM input
+LEFT JOIN known ON known.n = input.n
+LEFT JOIN drawn ON drawn.n = input.n
+LEFT JOIN opened ON opened.id = drawn.id
+ORDER BY input.n
 """
-"""1.6 transactions opened by the CSMS, in one round trip: each row draws a key from the
+"""1.6 transactions opened by the CSMS, in one round trip. A start the station already
+opened (the same connector, id tag, meter start and start time: a StartTransaction sent again
+after its answer was lost) gets that transaction's key. Each other row draws a key from the
 sequence of ``transactions.id`` and is named after it; a name the station already uses is
-skipped. One row per start, in order: its key and whether it was opened."""
+skipped. One row per start, in order: its key and whether it is done (found or opened)."""
 
 
 SHARD_COLUMNS = ("state_key", "station_id", "data", "updated_at")
@@ -170,9 +187,9 @@ async def statuses_and_readings(
 
 async def open_transactions(connection: AsyncConnection, rows: Sequence[dict[str, Any]]
                             ) -> list[tuple[int, bool]]:
-    """Insert the transactions, each named after a new key of ``transactions``; per row, in
-    order, its key and whether it was inserted (not when the station already uses that
-    name)."""
+    """Find or insert the transactions, each new one named after a new key of
+    ``transactions``; per row, in order, its key and whether it is done (not when the station
+    already uses that name)."""
     result = await connection.exec_driver_sql(OPEN_SQL, columns(rows, OPEN_COLUMNS))
     rows_out: list[tuple[Any, ...]] = [tuple(row) for row in result.all()]
     return [(key, opened) for key, opened in rows_out]

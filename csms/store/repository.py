@@ -918,21 +918,55 @@ class Store(
                                        ) -> list[int]:
         """The keys of the transactions opened for ``starts``, in order.
 
-        On PostgreSQL a batch takes one statement whatever its size: each row draws its key
-        from the table's sequence and is inserted already named after it; a row whose name
-        the station already uses (rare) is left out and opened on its own below. On SQLite
-        (no sequence, no network round trip) each start is opened on its own.
+        A start the station already opened (the same connector, id tag, meter start and start
+        time) gets that transaction's key: a charger sends a StartTransaction again when the
+        answer was lost (1.6 §4.8, §3.3 transaction messages are retried), and that is one
+        session, not two. So do the same start twice in one batch.
+
+        On PostgreSQL a batch takes one statement whatever its size: each row is looked up,
+        or draws its key from the table's sequence and is inserted already named after it; a
+        row whose name the station already uses (rare) is left out and opened on its own
+        below. On SQLite (no sequence, no network round trip) the batch is looked up in one
+        query, and each new start is opened on its own.
         """
-        if not self._postgres:
-            return [await self._open_local_transaction(connection, start) for start in starts]
-        opened = await postgres_bulk.open_transactions(connection, [
-            {"station_id": start.station_id, "evse_id": start.evse_id,
-             "connector_id": start.connector_id, "id_token": start.id_token,
-             "meter_start_wh": start.meter_start_wh, "started_at": as_utc(start.started_at)}
-            for start in starts
-        ])
-        return [key if done else await self._open_local_transaction(connection, start)
-                for (key, done), start in zip(opened, starts, strict=True)]
+        firsts: dict[tuple[Any, ...], _LocalStart] = {}
+        for start in starts:
+            firsts.setdefault(_start_key(start), start)
+        distinct = list(firsts.values())
+        if self._postgres:
+            found = await postgres_bulk.open_transactions(connection, [
+                {"station_id": start.station_id, "evse_id": start.evse_id,
+                 "connector_id": start.connector_id, "id_token": start.id_token,
+                 "meter_start_wh": start.meter_start_wh,
+                 "started_at": as_utc(start.started_at)}
+                for start in distinct
+            ])
+            keys = [key if done else await self._open_local_transaction(connection, start)
+                    for (key, done), start in zip(found, distinct, strict=True)]
+        else:
+            known = await self._known_local_starts(connection, distinct)
+            keys = [known.get(_start_key(start))
+                    or await self._open_local_transaction(connection, start)
+                    for start in distinct]
+        by_start = dict(zip(firsts, keys, strict=True))
+        return [by_start[_start_key(start)] for start in starts]
+
+    async def _known_local_starts(self, connection: Any, starts: list[_LocalStart]
+                                  ) -> dict[tuple[Any, ...], int]:
+        """The keys of the transactions that ``starts`` already opened, by start."""
+        stations = {start.station_id for start in starts}
+        moments = {as_utc(start.started_at) for start in starts}
+        rows = await connection.execute(
+            select(Transaction.id, Transaction.station_id, Transaction.connector_id,
+                   Transaction.evse_id, Transaction.id_token, Transaction.meter_start_wh,
+                   Transaction.started_at)
+            .where(Transaction.station_id.in_(stations), Transaction.started_at.in_(moments))
+            .order_by(Transaction.id)
+        )
+        known: dict[tuple[Any, ...], int] = {}
+        for pk, *fields in rows:
+            known.setdefault(tuple(fields), pk)
+        return known
 
     async def _open_local_transaction(self, connection: Any, start: _LocalStart) -> int:
         """Insert the transaction under a placeholder id, then name it after its key unless
@@ -1112,6 +1146,12 @@ class _LocalStart:
     id_token: str | None
     meter_start_wh: float | None
     started_at: datetime
+
+
+def _start_key(start: _LocalStart) -> tuple[Any, ...]:
+    """What makes a 1.6 start the same one sent again (the columns it fills)."""
+    return (start.station_id, start.connector_id, start.evse_id, start.id_token,
+            start.meter_start_wh, as_utc(start.started_at))
 
 
 class _Write(NamedTuple):

@@ -45,7 +45,7 @@ async def test_upgrade_from_empty_and_back(empty_database_url: str) -> None:
     async with Database(empty_database_url) as db:
         assert await db.current_revision() is None
         await db.upgrade()
-        assert await db.current_revision() == head_revision() == "0006"
+        assert await db.current_revision() == head_revision() == "0007"
         async with db.engine.connect() as connection:
             assert await connection.run_sync(_tables) == TABLES | {"alembic_version"}
 

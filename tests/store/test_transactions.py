@@ -231,3 +231,26 @@ async def test_local_starts_of_one_batch_skip_numbers_the_station_already_uses(
         assert tx.transaction_id == str(pk) and tx.connector_id == connector
         assert tx.meter_start_wh == 10.0 * connector and tx.started_at == t(connector)
     assert len(by_key) == 1 + 3 + 4
+
+
+async def test_local_start_sent_again_is_the_same_transaction(store: Store) -> None:
+    """A 1.6 charger sends StartTransaction again when its answer was lost (§3.3, §4.8): the
+    same start gets the same transactionId, in a later batch or in the same one; a start that
+    differs in anything it carries is another transaction."""
+    async def begin(*, meter: float = 100.0, at: float = 0.0, connector: int = 1,
+                    tag: str | None = "TAG") -> int:
+        return await store.begin_local_transaction(
+            station_id="CP1", at=t(at + 1), connector_id=connector, evse_id=None,
+            id_token=tag, meter_start_wh=meter, started_at=t(at))
+
+    first = await begin()
+    assert await begin() == first
+    together = await asyncio.gather(*(begin(at=5.0) for _ in range(3)), begin(at=5.0, tag=None))
+    assert together[0] == together[1] == together[2] != first
+    assert await begin(at=5.0, tag=None) == together[3]  # no id tag: found all the same
+    others = [together[3], await begin(meter=101.0), await begin(at=0.001),
+              await begin(connector=2), await begin(tag=None)]
+    assert len({first, together[0], *others}) == 7
+    rows = await store.transactions("CP1")
+    assert sorted(tx.id for tx in rows) == sorted({first, together[0], *others})
+    assert {tx.transaction_id for tx in rows} == {str(tx.id) for tx in rows}
