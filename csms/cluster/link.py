@@ -7,7 +7,8 @@ Topics under ``{prefix}/_cluster/``:
 - ``reply/{node}``: answers (``{"id", "ok", "body" | "error"}``), QoS 1;
 - ``notices``: every node's operations notices, for the other nodes' live views, QoS 0
   (``{"from", "notices": [...]}``);
-- ``engine``: events for the diagnostics engine, QoS 1 (``{"from", "events": [...]}``). The
+- ``engine``: events for the diagnostics engine, QoS 1 (``{"from", "origin", "seq",
+  "events": [...]}``). The
   leader reads them through a persistent session with a fixed client id
   (:class:`EngineInbox`): while no leader is connected the broker keeps them, and a new
   leader taking over the session receives what the old one had not yet been given. A second
@@ -18,6 +19,11 @@ was queued while the previous one was being published, so a busy node publishes 
 messages per second rather than one per charger message (paho's per-message work and the
 broker round trip cost more than the events themselves). A single message of the older form
 (``{"from", "notice"}``, or the event itself) is still read.
+
+Engine batches are published at least once (again after a lost connection, and the broker
+gives the leader's session again what it had not acknowledged), so each carries its sender's
+``origin`` (node and process) and a ``seq`` that grows by one per batch: the inbox drops a
+batch whose ``seq`` it already had from that origin, and the engine sees every event once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -217,6 +224,8 @@ NOTICE_BACKLOG = 10_000
 """Most notices queued for the other nodes (they are dropped while the broker is away)."""
 MAX_BATCH = 500
 """Most items in one MQTT message."""
+MAX_ORIGINS = 4096
+"""Senders (node processes) whose last batch the engine inbox remembers."""
 
 
 class Batcher:
@@ -224,9 +233,11 @@ class Batcher:
 
     :meth:`put` never waits. One task publishes what is queued (up to :data:`MAX_BATCH`
     items per message) and, while that message is on its way, the next items gather for the
-    following one. QoS 1 batches are published again after a lost connection (at least
-    once, in order); QoS 0 batches are dropped while the broker is away. When more than
-    ``capacity`` items wait, the oldest are dropped and counted in :attr:`dropped`.
+    following one. A QoS 1 batch that fails is published again, unchanged and before anything
+    else, once the link is back (at least once, in order), numbered so that the receiver can
+    drop a second copy (``origin``, ``seq``); QoS 0 batches are dropped while the broker is
+    away. When more than ``capacity`` items wait (besides the batch on its way), the oldest
+    are dropped and counted in :attr:`dropped`.
     """
 
     def __init__(self, link: ClusterLink, topic: str, key: str, *, qos: int,
@@ -236,16 +247,20 @@ class Batcher:
         self.key = key
         self.qos = qos
         self.capacity = capacity
+        self.origin = f"{link.node}/{secrets.token_hex(4)}"
+        """This sender: the node and this process (its numbering starts again at 1)."""
         self.dropped = 0
         self.messages = 0
         """MQTT messages published (each carries one batch)."""
         self._items: deque[Any] = deque()
-        self._in_flight = 0
+        self._seq = 0
+        self._held: list[Any] | None = None
+        """The batch being published, or to publish again (QoS 1), under number ``_seq``."""
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         """Items not yet published (for QoS 1: not yet acknowledged by the broker)."""
-        return len(self._items) + self._in_flight
+        return len(self._items) + (len(self._held) if self._held is not None else 0)
 
     @property
     def tasks(self) -> tuple[asyncio.Task[None], ...]:
@@ -270,25 +285,27 @@ class Batcher:
 
     async def _flush(self) -> None:
         items = self._items
-        while items:
+        while items or self._held is not None:
             if self.qos == 0 and not self.link.connected:
                 items.clear()
+                self._held = None
                 return
-            batch = [items.popleft() for _ in range(min(len(items), MAX_BATCH))]
-            self._in_flight = len(batch)
+            if self._held is None:
+                self._held = [items.popleft() for _ in range(min(len(items), MAX_BATCH))]
+                self._seq += 1
+            message: dict[str, Any] = {"from": self.link.node, self.key: self._held}
+            if self.qos:
+                message |= {"origin": self.origin, "seq": self._seq}
             try:
-                await self.link._publish(self.topic, {"from": self.link.node, self.key: batch},
-                                         qos=self.qos)
+                await self.link._publish(self.topic, message, qos=self.qos)
             except aiomqtt.MqttError as exc:
-                self._in_flight = 0
                 stop_if_cancelled(exc)
                 if self.qos:
-                    items.extendleft(reversed(batch))  # again, first, once reconnected
-                    self._trim()
                     await asyncio.sleep(0.05)  # _publish waits for the reconnection
+                else:
+                    self._held = None
                 continue
-            finally:
-                self._in_flight = 0
+            self._held = None
             self.messages += 1
 
 
@@ -300,6 +317,10 @@ class EngineInbox:
         self.deliver = deliver
         self._task: asyncio.Task[None] | None = None
         self.received = 0
+        self.duplicates = 0
+        """Events dropped because their batch had already come (see the module doc)."""
+        self._last_seq: dict[str, int] = {}
+        """The last batch number delivered, by origin (the most recent origins last)."""
 
     async def start(self) -> None:
         """Take over the session and start delivering."""
@@ -324,6 +345,9 @@ class EngineInbox:
                         except orjson.JSONDecodeError:
                             continue
                         events = data.get("events") if isinstance(data, dict) else None
+                        if isinstance(events, list) and self._seen(data):
+                            self.duplicates += len(events)
+                            continue
                         for event in events if isinstance(events, list) else [data]:
                             self.received += 1
                             self.deliver(event)
@@ -334,3 +358,15 @@ class EngineInbox:
                                       self.settings.reconnect_max)
                 log.warning("cluster_inbox_lost", error=str(exc), retry_in=round(delay, 2))
                 await asyncio.sleep(delay)
+
+    def _seen(self, batch: dict[str, Any]) -> bool:
+        """Whether this numbered batch (or a later one of its origin) was delivered already;
+        else remember it. Batches without a number (older nodes) are never dropped."""
+        origin, seq = batch.get("origin"), batch.get("seq")
+        if not isinstance(origin, str) or type(seq) is not int:
+            return False
+        last = self._last_seq.pop(origin, 0)
+        self._last_seq[origin] = max(last, seq)
+        if len(self._last_seq) > MAX_ORIGINS:
+            del self._last_seq[next(iter(self._last_seq))]
+        return seq <= last
