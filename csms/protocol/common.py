@@ -9,6 +9,7 @@ from typing import Any
 from ocpp.exceptions import OCPPError
 from ocpp.messages import CallError, CallResult
 
+from csms.clock import utc_now as utc_now
 from csms.protocol.connection import CallTimeout, StationOffline
 from diagnostics.commands import CommandOutcome, OutcomeStatus
 from diagnostics.events import MeterSample
@@ -19,11 +20,6 @@ ACCEPTED_STATUSES = frozenset(
 )
 NOT_SUPPORTED_STATUSES = frozenset({"NotSupported", "NotImplemented"})
 NOT_SUPPORTED_ERRORS = frozenset({"NotImplemented", "NotSupported"})
-
-
-def utc_now() -> datetime:
-    """The CSMS clock (timezone-aware UTC)."""
-    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:

@@ -7,11 +7,11 @@ mixin builds on :class:`StoreBase`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 
+from csms.clock import utc_now as utc_now
 from csms.store.database import Database
 
 Upsert = postgresql.Insert | sqlite.Insert
@@ -27,8 +27,3 @@ class StoreBase:
         if self.db.dialect_name == "postgresql":
             return postgresql.insert(model)
         return sqlite.insert(model)
-
-
-def utc_now() -> datetime:
-    """The current time, aware UTC (what every table stores)."""
-    return datetime.now(UTC)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from csms.clock import utc_now
 from csms.logs import get_logger
 from csms.uploads.config import UploadConfig
 from csms.uploads.registry import (
@@ -39,10 +40,6 @@ RATE_REFUSAL = "rate"
 """The refusal reason of an upload connection over ``limits.uploads_per_minute`` (FTP)."""
 MAX_FILENAME_METADATA = 1024
 """Characters of the charger's file name kept as metadata."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Uploads:
