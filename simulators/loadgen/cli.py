@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from simulators.loadgen.config import LoadConfig
+from simulators.loadgen.fleet import tls_contexts
 from simulators.loadgen.progress import StatusLine, summary
 from simulators.loadgen.runner import raise_fd_limit, run_processes
 
@@ -29,6 +30,15 @@ def build_parser(prog: str = "csms-load") -> argparse.ArgumentParser:
     p.add_argument("--id-prefix", default="LOAD-")
     p.add_argument("--connectors", type=int, default=2)
     p.add_argument("--password", default=None, help="HTTP Basic auth password")
+    g = p.add_argument_group("TLS (wss:// URLs, security profiles 2 and 3)")
+    g.add_argument("--ca-file", default=None, metavar="PEM",
+                   help="CA certificate(s) to trust for the CSMS's server certificate "
+                        "(default: the system trust store)")
+    g.add_argument("--cert", default=None, metavar="PEM",
+                   help="client certificate (profile 3; its CN is the charger id); '{id}' in "
+                        "the path is replaced by each charger's id")
+    g.add_argument("--key", default=None, metavar="PEM",
+                   help="private key of --cert (unencrypted PEM; '{id}' as in --cert)")
     g = p.add_argument_group("connecting")
     g.add_argument("--connect", choices=["storm", "ramp"], default="storm",
                    help="storm: all at once; ramp: --ramp-rate per second")
@@ -84,7 +94,8 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
     """The fleet options from parsed arguments (ValueError if inconsistent)."""
     return LoadConfig(
         url=args.url, count=args.count, mix=args.mix, id_prefix=args.id_prefix,
-        connectors=args.connectors, password=args.password, rate=args.rate,
+        connectors=args.connectors, password=args.password, ca_file=args.ca_file,
+        cert_file=args.cert, key_file=args.key, rate=args.rate,
         warmup=args.warmup,
         heartbeat_interval=args.heartbeat_interval, status_interval=args.status_interval,
         sessions=not args.no_sessions, session_interval=args.session_interval,
@@ -105,6 +116,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "csms-load") -> int:
         config = config_from(args)
         if args.processes < 1:
             raise ValueError("--processes must be >= 1")
+        tls_contexts(config)  # a missing or unusable TLS file: said now, not per charger
     except ValueError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

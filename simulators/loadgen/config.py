@@ -36,6 +36,14 @@ class LoadConfig:
     connectors: int = 2
     password: str | None = None
     """HTTP Basic auth password (the user is the charger id), same for every charger."""
+    ca_file: str | None = None
+    """``wss://``: CA certificate(s) trusted for the CSMS's server certificate (default: the
+    system store)."""
+    cert_file: str | None = None
+    """``wss://``: client certificate of security profile 3; ``{id}`` in the path is replaced
+    by each charger's id."""
+    key_file: str | None = None
+    """The private key of ``cert_file`` (unencrypted PEM; ``{id}`` as there)."""
 
     # ---- traffic
     rate: float = 0.0
@@ -114,10 +122,19 @@ class LoadConfig:
             problems.append("meter_samples must be >= 1")
         if self.first < 1 or (self.total is not None and self.total < self.first + self.count - 1):
             problems.append("first/total do not cover the chargers")
-        if not self.url.startswith("ws://"):
-            problems.append("url must start with ws:// (no TLS in the load generator)")
+        if not self.url.startswith(("ws://", "wss://")):
+            problems.append("url must start with ws:// or wss://")
+        elif not self.tls and (self.ca_file or self.cert_file or self.key_file):
+            problems.append("the TLS files are only used with a wss:// url")
+        if (self.cert_file is None) != (self.key_file is None):
+            problems.append("a client certificate needs both cert_file and key_file")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def tls(self) -> bool:
+        """Whether the chargers connect over TLS (``wss://``, security profiles 2 and 3)."""
+        return self.url.startswith("wss://")
 
     @property
     def width(self) -> int:

@@ -25,8 +25,10 @@ import itertools
 import math
 import random
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +38,7 @@ from simulators.loadgen.config import LoadConfig
 from simulators.loadgen.histogram import Histogram
 from simulators.loadgen.stats import Stats, rss_bytes
 from simulators.loadgen.wire import LOST, Link, build_request, new_key
+from simulators.tls import TlsOptions
 
 DISPATCH_TICK = 0.001
 """Shortest sleep of the fixed-rate dispatcher (seconds): CALLs due meanwhile go together."""
@@ -74,7 +77,8 @@ class LoadFleet:
         self.run_token = f"{int(time.time() * 1000) % 2**40:x}{config.seed % 256:02x}"
         parts = urlsplit(config.url)
         self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
+        self._port = parts.port or (443 if config.tls else 80)
+        self._tls = tls_contexts(config)
         self._path = parts.path or "/"
         self._addr = self._host
         self._waiting: collections.deque[Charger] = collections.deque()
@@ -300,9 +304,11 @@ class LoadFleet:
         began = loop.time()
         try:
             async with asyncio.timeout(config.open_timeout):
+                tls = self._tls(charger.id) if self._tls is not None else None
                 _, link = await loop.create_connection(
                     lambda: Link(charger, request, key, charger.subprotocol, handshake),
-                    self._addr, self._port)
+                    self._addr, self._port, ssl=tls,
+                    server_hostname=self._host if tls is not None else None)
                 status = await handshake
         except TimeoutError:
             stats.handshake_timeouts += 1
@@ -460,3 +466,19 @@ async def _first(*aws: Coroutine[Any, Any, Any]) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def tls_contexts(config: LoadConfig) -> Callable[[str], ssl.SSLContext] | None:
+    """The client TLS context of each charger for a ``wss://`` fleet (``None`` for ``ws://``):
+    one context shared by the whole fleet, or one per connection when the client
+    certificate's path holds ``{id}`` (security profile 3 with a certificate per charger).
+    Raises :class:`~simulators.tls.TlsConfigError` for a missing or unusable file."""
+    if not config.tls:
+        return None
+    options = TlsOptions(Path(config.ca_file) if config.ca_file else None,
+                         config.cert_file, config.key_file)
+    if options.per_station:
+        options.context(config.charger_id(config.first))  # fail early on a bad file
+        return options.context
+    shared = options.context(config.charger_id(config.first))
+    return lambda _station_id: shared

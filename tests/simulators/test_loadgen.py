@@ -576,5 +576,6 @@ def test_config_split_and_mix() -> None:
     assert ids == [cfg.charger_id(n) for n in range(1, 11)] and ids[0] == "LOAD-001"
     with pytest.raises(ValueError, match="mix"):
         LoadConfig(url="ws://127.0.0.1:1/ocpp", mix=1.5)
-    with pytest.raises(ValueError, match="ws://"):
-        LoadConfig(url="wss://127.0.0.1:1/ocpp")
+    with pytest.raises(ValueError, match="ws:// or wss://"):
+        LoadConfig(url="http://127.0.0.1:1/ocpp")
+    assert LoadConfig(url="wss://127.0.0.1:1/ocpp").tls
