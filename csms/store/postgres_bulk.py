@@ -21,13 +21,21 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 TOUCH_SQL = """
-INSERT INTO stations (id, boot_count, last_seen_at, connected, registered_at, updated_at)
-SELECT u.id, 0, u.at, false, u.at, u.at
-FROM unnest($1::varchar[], $2::timestamptz[]) AS u(id, at)
-ON CONFLICT (id) DO UPDATE SET last_seen_at = CASE
-    WHEN stations.last_seen_at IS NULL OR stations.last_seen_at < excluded.last_seen_at
-    THEN excluded.last_seen_at ELSE stations.last_seen_at END
+WITH touched AS (
+    INSERT INTO stations (id, boot_count, last_seen_at, connected, registered_at, updated_at)
+    SELECT u.id, 0, u.at, false, u.at, u.at
+    FROM unnest($1::varchar[], $2::timestamptz[]) AS u(id, at)
+    ON CONFLICT (id) DO UPDATE SET last_seen_at = CASE
+        WHEN stations.last_seen_at IS NULL OR stations.last_seen_at < excluded.last_seen_at
+        THEN excluded.last_seen_at ELSE stations.last_seen_at END
+)
+SELECT txid_current()
 """
+"""The stations' ``last_seen_at``, and the id of the transaction (the group commit's), with
+which :func:`commit_status` can tell afterwards whether a commit whose answer was lost went
+through."""
+
+COMMIT_STATUS_SQL = "SELECT txid_status($1)"
 
 def _arrays(first: int, *types: str) -> str:
     """``$first::type[], $first+1::type[], ...``: the typed array parameters of an
@@ -168,9 +176,20 @@ def _storable(value: Any) -> Any:
     return value
 
 
-async def touch(connection: AsyncConnection, seen: dict[str, datetime]) -> None:
-    """Create stations on first sight and move ``last_seen_at`` forward (never back)."""
-    await connection.exec_driver_sql(TOUCH_SQL, (list(seen), list(seen.values())))
+async def touch(connection: AsyncConnection, seen: dict[str, datetime]) -> int:
+    """Create stations on first sight and move ``last_seen_at`` forward (never back); the id
+    of the transaction."""
+    result = await connection.exec_driver_sql(TOUCH_SQL, (list(seen), list(seen.values())))
+    xid: int = result.scalar_one()
+    return xid
+
+
+async def commit_status(connection: AsyncConnection, xid: int) -> str | None:
+    """``committed``, ``aborted`` or ``in progress``: what became of transaction ``xid``
+    (``None`` once it is too old to tell)."""
+    result = await connection.exec_driver_sql(COMMIT_STATUS_SQL, (xid,))
+    status: str | None = result.scalar_one()
+    return status
 
 
 async def statuses_and_readings(

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from csms.logs import get_logger
 from csms.store import postgres_bulk
 from csms.store.base import StoreBase
 from csms.store.cluster import ClusterQueries
@@ -81,6 +82,8 @@ from diagnostics.events import (
     TransactionUpdated,
 )
 
+log = get_logger("csms.store")
+
 SERVER_RESTART_REASON = "server restarted"
 """Connection log detail of the disconnects written by :meth:`Store.mark_all_disconnected`."""
 
@@ -121,7 +124,11 @@ class Store(
         each caller still returns only after its own events are durable. If a shared
         transaction fails, its callers' events are retried caller by caller, so one bad
         message fails alone. A message that fails stored nothing: the charger's retry after
-        its CALLERROR does not store anything twice.
+        its CALLERROR does not store anything twice. When the COMMIT itself fails (on
+        PostgreSQL the connection may be lost after the database committed), the database is
+        asked what became of the transaction: committed, its callers succeed and nothing is
+        written again; aborted, they are retried as above; unknown (the database is away),
+        they fail and nothing is retried.
 
         On PostgreSQL the stations may be spread over ``write_lanes`` lanes (setting
         ``database.write_lanes``, default :data:`POSTGRES_WRITE_LANES`), each with its own
@@ -154,10 +161,18 @@ class Store(
     async def _drain(self, lane: _Lane) -> None:
         while lane.queue:
             batch, lane.queue = lane.queue[:_MAX_BATCH], lane.queue[_MAX_BATCH:]
+            transaction: list[int] = []
+            results: list[Any] | None = None
             try:
                 async with self.db.write_session() as session:
-                    results = await self._record_batch(session, batch)
-            except Exception:
+                    results = await self._record_batch(session, batch, transaction)
+            except Exception as exc:
+                if results is not None and transaction:  # the COMMIT itself failed
+                    committed = await self._committed(transaction[0], exc, len(batch))
+                    if committed is not False:
+                        for write, result in zip(batch, results, strict=True):
+                            _settle(write.future, None if committed else exc, result)
+                        continue
                 if len(batch) == 1:
                     _settle(batch[0].future, sys.exc_info()[1])
                     continue
@@ -173,9 +188,34 @@ class Store(
                 for write, result in zip(batch, results, strict=True):
                     _settle(write.future, None, result)
 
-    async def _record_batch(self, session: AsyncSession, batch: list[_Write]) -> list[Any]:
+    async def _committed(self, xid: int, error: Exception, writes: int) -> bool | None:
+        """Whether the transaction ``xid``, whose COMMIT failed with ``error``, went through
+        all the same (the connection was lost after the database committed, before its
+        answer came): ``True`` committed, ``False`` not (its writes may be retried), ``None``
+        unknown (the database cannot be asked): then its callers fail and nothing is written
+        again (a charger's retry may store a message twice, never lose one)."""
+        status: str | None = "in progress"
+        for attempt in range(COMMIT_CHECKS):
+            try:
+                async with (asyncio.timeout(COMMIT_CHECK_TIMEOUT),
+                            self.db.engine.connect() as connection):
+                    status = await postgres_bulk.commit_status(connection, xid)
+            except Exception:  # the database is away (refused, or no answer in time)
+                status = None
+                break
+            if status != "in progress":
+                break
+            await asyncio.sleep(COMMIT_CHECK_PAUSE * (attempt + 1))
+        verdict = {"committed": True, "aborted": False}.get(status or "")
+        log.warning("group_commit_outcome_checked", transaction=xid, status=status,
+                    writes=writes, error=repr(error)[:200])
+        return verdict
+
+    async def _record_batch(self, session: AsyncSession, batch: list[_Write],
+                            transaction: list[int] | None = None) -> list[Any]:
         """Write a group-commit batch with as few statements as possible; return the result
-        of each write's job (``None`` without one).
+        of each write's job (``None`` without one). On PostgreSQL the transaction's id is
+        appended to ``transaction``.
 
         The hot kinds (Heartbeat, StatusNotification, MeterValues) become one multi-row
         statement each for the whole batch: one ``last_seen_at`` upsert per station, one
@@ -221,7 +261,9 @@ class Store(
                     touches[write.job.station_id] = at
         connection = await session.connection()
         if self._postgres:
-            await postgres_bulk.touch(connection, touches)
+            xid = await postgres_bulk.touch(connection, touches)
+            if transaction is not None:
+                transaction.append(xid)
         else:
             await connection.execute(self._touch_stmt(), [
                 {"station_id": station_id, "seen_at": at} for station_id, at in touches.items()
@@ -1117,6 +1159,13 @@ def _split_connections(
 
 _MAX_BATCH = 2000
 """Most messages (``record`` calls) one group-commit transaction takes."""
+
+COMMIT_CHECKS = 5
+COMMIT_CHECK_PAUSE = 0.05
+COMMIT_CHECK_TIMEOUT = 2.0
+"""A COMMIT that failed is looked up at most ``COMMIT_CHECKS`` times, waiting a little
+longer each time while the database still shows it in progress; a look-up that gets no
+answer within ``COMMIT_CHECK_TIMEOUT`` seconds counts as a database away."""
 
 POSTGRES_WRITE_LANES = 1
 """Group commits in flight at once on PostgreSQL by default (setting
