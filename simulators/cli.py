@@ -42,7 +42,7 @@ from simulators.scenarios import (
     get_scenario,
     load_scenarios,
 )
-from simulators.tls import TlsConfigError
+from simulators.tls import TlsConfigError, add_tls_arguments
 
 GIVE_UP_POLL = 0.25
 """Seconds between checks whether every station gave up connecting."""
@@ -60,16 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id-prefix", default="SIM-")
     parser.add_argument("--connectors", type=int, default=2)
     parser.add_argument("--password", default=None, help="HTTP Basic auth password")
-    tls = parser.add_argument_group(
-        "TLS (wss:// URLs, security profiles 2 and 3)")
-    tls.add_argument("--ca-file", default=None, metavar="PEM",
-                     help="CA certificate(s) to trust for the CSMS's server certificate and "
-                          "HTTPS uploads (default: the system trust store)")
-    tls.add_argument("--cert", default=None, metavar="PEM",
-                     help="client certificate (profile 3; its CN is the station id); '{id}' "
-                          "in the path is replaced by each station's id")
-    tls.add_argument("--key", default=None, metavar="PEM",
-                     help="private key of --cert (unencrypted PEM; '{id}' as in --cert)")
+    add_tls_arguments(parser, uploads=True)
     parser.add_argument("--max-connect-attempts", type=int, default=None, metavar="N",
                         help="a station gives up after N failed connection attempts in a row "
                              "(default: retry forever, as a charger does)")

@@ -11,6 +11,7 @@ the station id, so that one set of options serves a whole fleet of profile-3 sta
 
 from __future__ import annotations
 
+import argparse
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +78,18 @@ def client_context(ca_file: Path | None = None,
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise TlsConfigError(f"cannot load TLS files: {exc}") from exc
     return context
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser, *, uploads: bool = False) -> None:
+    """``--ca-file``, ``--cert`` and ``--key`` (see :class:`TlsOptions`), in their own group;
+    ``uploads``: the CA file is trusted for HTTPS log uploads too."""
+    group = parser.add_argument_group("TLS (wss:// URLs, security profiles 2 and 3)")
+    trusted = "server certificate and HTTPS uploads" if uploads else "server certificate"
+    group.add_argument("--ca-file", default=None, metavar="PEM",
+                       help=f"CA certificate(s) to trust for the CSMS's {trusted} (default: "
+                            "the system trust store)")
+    group.add_argument("--cert", default=None, metavar="PEM",
+                       help="client certificate (profile 3; its CN is the charger id); '{id}' "
+                            "in the path is replaced by each charger's id")
+    group.add_argument("--key", default=None, metavar="PEM",
+                       help="private key of --cert (unencrypted PEM; '{id}' as in --cert)")

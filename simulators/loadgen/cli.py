@@ -16,6 +16,7 @@ from simulators.loadgen.config import LoadConfig
 from simulators.loadgen.fleet import tls_contexts
 from simulators.loadgen.progress import StatusLine, summary
 from simulators.loadgen.runner import raise_fd_limit, run_processes
+from simulators.tls import add_tls_arguments
 
 
 def build_parser(prog: str = "csms-load") -> argparse.ArgumentParser:
@@ -30,15 +31,7 @@ def build_parser(prog: str = "csms-load") -> argparse.ArgumentParser:
     p.add_argument("--id-prefix", default="LOAD-")
     p.add_argument("--connectors", type=int, default=2)
     p.add_argument("--password", default=None, help="HTTP Basic auth password")
-    g = p.add_argument_group("TLS (wss:// URLs, security profiles 2 and 3)")
-    g.add_argument("--ca-file", default=None, metavar="PEM",
-                   help="CA certificate(s) to trust for the CSMS's server certificate "
-                        "(default: the system trust store)")
-    g.add_argument("--cert", default=None, metavar="PEM",
-                   help="client certificate (profile 3; its CN is the charger id); '{id}' in "
-                        "the path is replaced by each charger's id")
-    g.add_argument("--key", default=None, metavar="PEM",
-                   help="private key of --cert (unencrypted PEM; '{id}' as in --cert)")
+    add_tls_arguments(p)
     g = p.add_argument_group("connecting")
     g.add_argument("--connect", choices=["storm", "ramp"], default="storm",
                    help="storm: all at once; ramp: --ramp-rate per second")
