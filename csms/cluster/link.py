@@ -8,11 +8,11 @@ Topics under ``{prefix}/_cluster/``:
 - ``notices``: every node's operations notices, for the other nodes' live views, QoS 0
   (``{"from", "notices": [...]}``);
 - ``engine``: events for the diagnostics engine, QoS 1 (``{"from", "origin", "seq",
-  "events": [...]}``). The
-  leader reads them through a persistent session with a fixed client id
-  (:class:`EngineInbox`): while no leader is connected the broker keeps them, and a new
-  leader taking over the session receives what the old one had not yet been given. A second
-  client with that id makes the broker drop the first: a deposed leader cannot go on reading.
+  "events": [...]}``). The leader reads them through a persistent session with a fixed
+  client id (:class:`EngineInbox`): while no leader is connected the broker keeps them, and
+  a new leader taking over the session receives what the old one had not yet been given. A
+  second client with that id makes the broker drop the first: a deposed leader cannot go on
+  reading.
 
 Notices and engine events travel in batches (:class:`Batcher`): one MQTT message carries what
 was queued while the previous one was being published, so a busy node publishes a few

@@ -17,7 +17,6 @@ import contextvars
 import dataclasses
 import enum
 import math
-import sys
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple, assert_never
@@ -174,7 +173,7 @@ class Store(
                             _settle(write.future, None if committed else exc, result)
                         continue
                 if len(batch) == 1:
-                    _settle(batch[0].future, sys.exc_info()[1])
+                    _settle(batch[0].future, exc)
                     continue
                 for write in batch:
                     try:
