@@ -38,7 +38,7 @@ from simulators.loadgen.config import LoadConfig
 from simulators.loadgen.histogram import Histogram
 from simulators.loadgen.stats import Stats, rss_bytes
 from simulators.loadgen.wire import LOST, Link, build_request, new_key
-from simulators.tls import TlsOptions
+from simulators.tls import TlsConfigError, TlsOptions
 
 DISPATCH_TICK = 0.001
 """Shortest sleep of the fixed-rate dispatcher (seconds): CALLs due meanwhile go together."""
@@ -313,7 +313,7 @@ class LoadFleet:
         except TimeoutError:
             stats.handshake_timeouts += 1
             status = None
-        except OSError:
+        except (OSError, TlsConfigError):  # refused, TLS failed, its certificate unreadable
             stats.connect_errors += 1
             status = None
         except asyncio.CancelledError:

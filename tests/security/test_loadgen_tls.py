@@ -100,3 +100,19 @@ def test_bad_tls_options_are_refused_before_connecting(
     assert load_main(["--url", "wss://127.0.0.1:9/ocpp", "--ca-file", missing,
                       "--count", "1", "--no-progress"]) == 2
     assert "TLS file not found" in capsys.readouterr().err
+
+
+@SQLITE_ONLY
+async def test_a_charger_whose_certificate_is_missing_counts_a_connection_error(
+    tls_central: CentralSystem, pki: Pki, tmp_path: Path
+) -> None:
+    config = _fleet(tls_central, 2, "LTM-", ca_file=str(pki.ca), duration=0.2,
+                    boot_timeout=1.5, cert_file=str(tmp_path / "{id}.crt"),
+                    key_file=str(tmp_path / "{id}.key"))
+    first, second = config.charger_id(1), config.charger_id(2)
+    issued = pki.charger(first)  # the second charger has no certificate files
+    shutil.copy(issued.cert, tmp_path / f"{first}.crt")
+    shutil.copy(issued.key, tmp_path / f"{first}.key")
+    await _register(tls_central, [first, second], 3)
+    stats = await LoadFleet(config).run()
+    assert stats.ever_booted == 1 and stats.connect_errors >= 1
