@@ -118,14 +118,16 @@ WITH input AS MATERIALIZED (
          WITH ORDINALITY AS u(station_id, evse_id, connector_id, id_token, meter_start_wh,
                               started_at, n)
 ), known AS (
-    SELECT input.n, min(t.id) AS id
-    FROM input JOIN transactions t
-      ON t.station_id = input.station_id AND t.started_at = input.started_at
-     AND t.connector_id IS NOT DISTINCT FROM input.connector_id
-     AND t.evse_id IS NOT DISTINCT FROM input.evse_id
-     AND t.id_token IS NOT DISTINCT FROM input.id_token
-     AND t.meter_start_wh IS NOT DISTINCT FROM input.meter_start_wh
-    GROUP BY input.n
+    SELECT input.n, found.id
+    FROM input CROSS JOIN LATERAL (
+        SELECT t.id FROM transactions t
+        WHERE t.station_id = input.station_id AND t.started_at = input.started_at
+          AND t.connector_id IS NOT DISTINCT FROM input.connector_id
+          AND t.evse_id IS NOT DISTINCT FROM input.evse_id
+          AND t.id_token IS NOT DISTINCT FROM input.id_token
+          AND t.meter_start_wh IS NOT DISTINCT FROM input.meter_start_wh
+        ORDER BY t.id LIMIT 1
+    ) AS found
 ), drawn AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('transactions', 'id')) AS id, input.*
     FROM input WHERE input.n NOT IN (SELECT n FROM known)
