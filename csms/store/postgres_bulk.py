@@ -37,6 +37,7 @@ through."""
 
 COMMIT_STATUS_SQL = "SELECT txid_status($1)"
 
+
 def _arrays(first: int, *types: str) -> str:
     """``$first::type[], $first+1::type[], ...``: the typed array parameters of an
     ``unnest``, numbered from ``first`` (statements are joined into one, each with its own
@@ -212,8 +213,8 @@ async def open_transactions(connection: AsyncConnection, rows: Sequence[dict[str
     ``transactions``; per row, in order, its key and whether it is done (not when the station
     already uses that name)."""
     result = await connection.exec_driver_sql(OPEN_SQL, columns(rows, OPEN_COLUMNS))
-    rows_out: list[tuple[Any, ...]] = [tuple(row) for row in result.all()]
-    return [(key, opened) for key, opened in rows_out]
+    rows_out: list[tuple[Any, ...]] = [tuple(row) for row in result.all()]  # for mypy
+    return [(key, done) for key, done in rows_out]
 
 
 async def engine_shards(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

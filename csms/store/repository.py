@@ -975,13 +975,8 @@ class Store(
             firsts.setdefault(_start_key(start), start)
         distinct = list(firsts.values())
         if self._postgres:
-            found = await postgres_bulk.open_transactions(connection, [
-                {"station_id": start.station_id, "evse_id": start.evse_id,
-                 "connector_id": start.connector_id, "id_token": start.id_token,
-                 "meter_start_wh": start.meter_start_wh,
-                 "started_at": as_utc(start.started_at)}
-                for start in distinct
-            ])
+            found = await postgres_bulk.open_transactions(
+                connection, [_start_row(start) for start in distinct])
             keys = [key if done else await self._open_local_transaction(connection, start)
                     for (key, done), start in zip(found, distinct, strict=True)]
         else:
@@ -998,9 +993,8 @@ class Store(
         stations = {start.station_id for start in starts}
         moments = {as_utc(start.started_at) for start in starts}
         rows = await connection.execute(
-            select(Transaction.id, Transaction.station_id, Transaction.connector_id,
-                   Transaction.evse_id, Transaction.id_token, Transaction.meter_start_wh,
-                   Transaction.started_at)
+            select(Transaction.id, Transaction.station_id,
+                   *(getattr(Transaction, name) for name in _STARTED_FIELDS))
             .where(Transaction.station_id.in_(stations), Transaction.started_at.in_(moments))
             .order_by(Transaction.id)
         )
@@ -1018,11 +1012,7 @@ class Store(
                                                 *_STARTED_FIELDS)},
         ).returning(Transaction.id))
         claim_stmt = self._cached("local_claim", _claim_statement)
-        values = {
-            "station_id": start.station_id, "evse_id": start.evse_id,
-            "connector_id": start.connector_id, "id_token": start.id_token,
-            "meter_start_wh": start.meter_start_wh, "started_at": as_utc(start.started_at),
-        }
+        values = _start_row(start)
         while True:
             pk: int = (await connection.execute(
                 insert_stmt, {**values, "transaction_id": f"pending-{uuid4().hex}"}
@@ -1196,10 +1186,18 @@ class _LocalStart:
     started_at: datetime
 
 
+def _start_row(start: _LocalStart) -> dict[str, Any]:
+    """The columns a 1.6 start fills: ``station_id`` and :data:`_STARTED_FIELDS`."""
+    row: dict[str, Any] = {"station_id": start.station_id}
+    row.update((name, getattr(start, name)) for name in _STARTED_FIELDS)
+    row["started_at"] = as_utc(start.started_at)
+    return row
+
+
 def _start_key(start: _LocalStart) -> tuple[Any, ...]:
-    """What makes a 1.6 start the same one sent again (the columns it fills)."""
-    return (start.station_id, start.connector_id, start.evse_id, start.id_token,
-            start.meter_start_wh, as_utc(start.started_at))
+    """What makes a 1.6 start the same one sent again: the columns it fills, in the order
+    of :func:`_start_row` (and of the look-up in ``Store._known_local_starts``)."""
+    return tuple(_start_row(start).values())
 
 
 class _Write(NamedTuple):

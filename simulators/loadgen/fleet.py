@@ -477,8 +477,7 @@ def tls_contexts(config: LoadConfig) -> Callable[[str], ssl.SSLContext] | None:
         return None
     options = TlsOptions(Path(config.ca_file) if config.ca_file else None,
                          config.cert_file, config.key_file)
+    first = options.context(config.charger_id(config.first))  # a bad file fails here
     if options.per_station:
-        options.context(config.charger_id(config.first))  # fail early on a bad file
         return options.context
-    shared = options.context(config.charger_id(config.first))
-    return lambda _station_id: shared
+    return lambda _station_id: first
